@@ -1,0 +1,85 @@
+"""Frozen records shared by every stage: targets in, outcomes out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FINAL_STATES", "Outcome", "State", "Target"]
+
+
+class State(StrEnum):
+    """Where a target is in its life; the last five are final outcomes."""
+
+    PENDING = "pending"  # validated, not yet sent
+    SUBMITTING = "submitting"  # in a batch whose POST may be in flight
+    QUEUED = "queued"  # the server has a task for it, not started
+    RUNNING = "running"  # the task has started
+    FINISHED = "finished"  # the task finished with a result file, not yet downloaded
+    DOWNLOADED = "downloaded"  # result on disk (the remote task may still await deletion)
+    NO_DATA = "no_data"  # finished with "No data returned"
+    FAILED = "failed"  # finished with another error, or could not be fetched
+    INVALID = "invalid"  # rejected by validation, never sent
+    CANCELLED = "cancelled"  # cancelled by the user before it finished
+
+
+FINAL_STATES = frozenset(
+    {State.DOWNLOADED, State.NO_DATA, State.FAILED, State.INVALID, State.CANCELLED}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """One validated row of the target list.
+
+    ``line`` is the row's line number in the input (the header is line 1), so errors and
+    outcomes can point back at it. Either ``ra``/``dec`` (decimal degrees, ICRS) or
+    ``mpc_name`` is set. ``mjd_min`` None means the whole survey history.
+    """
+
+    line: int
+    name: str
+    ra: float | None = None
+    dec: float | None = None
+    mpc_name: str | None = None
+    mjd_min: float | None = None
+    mjd_max: float | None = None
+    use_reduced: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def window(self) -> tuple[float | None, float | None, bool]:
+        """What one POST must share: the MJD window and the photometry mode."""
+        return (self.mjd_min, self.mjd_max, self.use_reduced)
+
+    def radec_line(self) -> str:
+        """This target as one line of the server's ``radeclist`` field."""
+        if self.mpc_name is not None:
+            return f"mpc {self.mpc_name}"
+        return f"{self.ra!r} {self.dec!r}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """The end of one input row: exactly one per target, failures included.
+
+    ``data`` holds the light curve when ``state`` is downloaded and the caller asked to
+    keep data in memory; ``path`` is the per-target file when a run directory is used.
+    """
+
+    target: Target
+    state: State
+    task_id: int | None = None
+    error: str | None = None
+    path: str | None = None
+    data: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True for downloaded and no_data: the server answered the question."""
+        return self.state in (State.DOWNLOADED, State.NO_DATA)
