@@ -61,7 +61,8 @@ class Target:
         """This target as one line of the server's ``radeclist`` field."""
         if self.mpc_name is not None:
             return f"mpc {self.mpc_name}"
-        return f"{self.ra!r} {self.dec!r}"
+        # Fixed notation: repr() would write 1e-05, which the server's parser may not read.
+        return f"{self.ra:.7f} {self.dec:.7f}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,330 @@
+"""The HTTP boundary: one ``httpx.AsyncClient``, both throttle mirrors, retries.
+
+Every request of a run goes through :class:`AtlasClient`. httpx errors never leave this
+module: they become :mod:`atlasbatch._exceptions`. 429s are not retry attempts (the mirror
+waits them out); 5xx and transport errors are, with full-jitter backoff and a total
+budget; a POST is never retried blindly, because a POST whose answer was lost may have
+queued its tasks: it raises :class:`SubmissionUncertainError` and the caller reconciles.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, cast
+
+import anyio
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from atlasbatch._config import Settings
+from atlasbatch._exceptions import (
+    AtlasBatchError,
+    InputError,
+    NotFoundError,
+    ServerError,
+    SubmissionUncertainError,
+    TransportError,
+)
+from atlasbatch._limiter import Priority, SlidingWindow
+from atlasbatch._models import Target
+from atlasbatch._responses import api_error, retry_after_seconds
+
+__all__ = ["AtlasClient", "ListPage", "check_base_url", "obtain_token"]
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+Sleep = Callable[[float], Awaitable[None]]
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> httpx.URL:
+    """The base URL with a trailing slash; plain http only to this machine (the emulator)."""
+    parsed = httpx.URL(url.rstrip("/") + "/")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InputError(f"base URL {url!r} must be an http(s) URL with a host")
+    if parsed.scheme == "http" and not _is_loopback(parsed.host):
+        raise InputError(
+            f"refusing plain http to {parsed.host}: the token would travel unencrypted; "
+            "use https (plain http is allowed only to 127.0.0.1, ::1 or localhost)"
+        )
+    return parsed
+
+
+class _TokenAuth(httpx.Auth):
+    """``Authorization: Token …``; its repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Token {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "_TokenAuth(<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of ``GET /queue/``; ``etag`` is what to send as If-None-Match next time."""
+
+    tasks: list[Json]
+    next_url: str | None
+    etag: str | None
+    count: int
+
+
+class _TransientError(AtlasBatchError):
+    """Internal marker: worth another attempt (5xx, transport)."""
+
+    def __init__(self, cause: AtlasBatchError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _user_agent() -> str:
+    return f"atlasbatch/{version('atlasbatch')} (+httpx)"
+
+
+class AtlasClient:
+    """Typed calls to the forced-photometry API, within the server's limits.
+
+    Use as an async context manager. ``transport`` lets tests or notebooks inject an httpx
+    transport; TLS verification is always on and cannot be turned off from here.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        settings: Settings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.base = check_base_url(self.settings.base_url)
+        margin = self.settings.window_margin
+        self.writes = SlidingWindow(self.settings.write_rate, name="write", margin=margin)
+        self.reads = SlidingWindow(self.settings.read_rate, name="read", margin=margin)
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            auth=_TokenAuth(token),
+            headers={"Accept": "application/json", "User-Agent": _user_agent()},
+            timeout=httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout)),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.downloads = 0
+
+    def __repr__(self) -> str:
+        return f"AtlasClient(base={str(self.base)!r})"
+
+    async def __aenter__(self) -> AtlasClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    def url(self, path: str) -> str:
+        """An API URL below the base, always with the trailing slash the server wants."""
+        return str(self.base.join(path))
+
+    # --- the calls -------------------------------------------------------------------
+
+    async def submit(self, targets: Sequence[Target], *, comment: str) -> list[Json]:
+        """POST one radeclist batch (≤100 targets sharing one window); the tasks, in order."""
+        first = targets[0]
+        body: Json = {
+            "radeclist": "\n".join(t.radec_line() for t in targets),
+            "mjd_min": first.mjd_min,  # explicit null: the whole history, not the last 30 days
+            "mjd_max": first.mjd_max,
+            "use_reduced": first.use_reduced,
+            "send_email": False,
+            "comment": comment,
+        }
+        response = await self._call("POST", self.url("queue/"), Priority.SUBMIT, json=body)
+        created = response.json()
+        tasks = created if isinstance(created, list) else [created]
+        if len(tasks) != len(targets):
+            raise SubmissionUncertainError(
+                f"server created {len(tasks)} tasks for {len(targets)} targets",
+                url=self.url("queue/"),
+            )
+        return [cast(Json, task) for task in tasks]
+
+    async def list_page(
+        self, *, started: bool | None = None, url: str | None = None, etag: str | None = None
+    ) -> ListPage | None:
+        """One page of the caller's tasks, newest first; None when unchanged (304)."""
+        if url is None:
+            params = {"pagesize": "100"}
+            if started is not None:
+                params["started"] = "true" if started else "false"
+            url = str(httpx.URL(self.url("queue/"), params=params))
+        else:
+            url = self._rebase(url)
+        headers = {"If-None-Match": etag} if etag else {}
+        response = await self._call("GET", url, Priority.READ, headers=headers, ok=(200, 304))
+        if response.status_code == 304:
+            return None
+        body = response.json()
+        return ListPage(
+            tasks=list(body.get("results", [])),
+            next_url=body.get("next"),
+            etag=response.headers.get("etag") or etag,
+            count=int(body.get("taskcount", 0)),
+        )
+
+    async def iter_tasks(self, *, started: bool | None = None) -> AsyncIterator[Json]:
+        """Every task of the caller, walking all pages (bounded by the server's count)."""
+        url: str | None = None
+        pages = 0
+        while True:
+            page = await self.list_page(started=started, url=url)
+            if page is None:  # cannot happen without If-None-Match; be safe
+                return
+            for task in page.tasks:
+                yield task
+            pages += 1
+            url = page.next_url
+            if url is None or pages > page.count // 100 + 2:
+                return
+
+    async def task(self, task_id: int) -> Json | None:
+        """One task's JSON, or None when the server no longer has it (404)."""
+        url = self.url(f"queue/{task_id}/")
+        response = await self._call("GET", url, Priority.READ, ok=(200, 404))
+        return None if response.status_code == 404 else cast(Json, response.json())
+
+    async def download(self, result_url: str) -> bytes:
+        """A result file (static, not throttled). NotFoundError when it is gone."""
+        url = self._rebase(result_url)
+        response = await self._call("GET", url, None)
+        self.downloads += 1
+        return response.content
+
+    async def delete(self, task_id: int) -> bool:
+        """DELETE a task; False when it was already gone (404), which is just as good."""
+        url = self.url(f"queue/{task_id}/")
+        response = await self._call("DELETE", url, Priority.DELETE, ok=(204, 200, 404))
+        return response.status_code != 404
+
+    # --- machinery -------------------------------------------------------------------
+
+    def _rebase(self, url: str) -> str:
+        """Keep every request on our base's origin.
+
+        Production answers absolute URLs on its public host whatever host was asked; a
+        server reached another way (a tunnel, the emulator) is asked for the same path.
+        """
+        parsed = httpx.URL(url)
+        base = self.base
+        if (parsed.scheme, parsed.host, parsed.port) == (base.scheme, base.host, base.port):
+            return url
+        return str(self.base.copy_with(path=parsed.path, query=parsed.query or None))
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        priority: Priority | None,
+        *,
+        ok: tuple[int, ...] = (200, 201),
+        **kwargs: Any,
+    ) -> httpx.Response:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_TransientError),
+            wait=wait_random_exponential(multiplier=0.5, max=self.settings.retry_max_wait),
+            stop=stop_after_attempt(self.settings.retry_attempts)
+            | stop_after_delay(self.settings.retry_total_seconds),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send_within_budget(method, url, priority, ok, kwargs)
+        except _TransientError as transient:
+            raise transient.cause from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _send_within_budget(
+        self,
+        method: str,
+        url: str,
+        priority: Priority | None,
+        ok: tuple[int, ...],
+        kwargs: dict[str, Any],
+    ) -> httpx.Response:
+        """Send once per granted slot; a 429 closes the scope and tries again (no attempt used)."""
+        window = self._window_for(priority)
+        while True:
+            permit = await window.acquire(priority) if window and priority is not None else None
+            response = await self._send(method, url, kwargs)
+            if response.status_code == 429 and window is not None and permit is not None:
+                wait = window.refused(permit, retry_after=retry_after_seconds(response))
+                log.info("%s %s throttled; %s budget closed %.1f s", method, url, window.name, wait)
+                continue
+            if response.status_code in ok:
+                return response
+            error = api_error(response, action=f"{method} {url}")
+            if isinstance(error, ServerError):
+                raise self._transient_or_uncertain(method, error, url)
+            raise error
+
+    def _window_for(self, priority: Priority | None) -> SlidingWindow | None:
+        """Reads and writes have separate budgets; static downloads have none."""
+        if priority is None:
+            return None
+        return self.reads if priority is Priority.READ else self.writes
+
+    async def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            error = TransportError(f"{method} {url}: {type(exc).__name__}: {exc}", url=url)
+            raise self._transient_or_uncertain(method, error, url) from None
+
+    @staticmethod
+    def _transient_or_uncertain(method: str, error: AtlasBatchError, url: str) -> AtlasBatchError:
+        """A failed POST may have been committed: never retry it here, let the caller look."""
+        if method == "POST":
+            return SubmissionUncertainError(f"submission outcome unknown: {error}", url=url)
+        return _TransientError(error)
+
+
+async def obtain_token(base_url: str, username: str, password: str) -> str:
+    """Exchange a username and password for the account's API token (not throttled)."""
+    base = check_base_url(base_url)
+    url = str(base.join("api-token-auth/"))
+    async with httpx.AsyncClient(timeout=30.0, headers={"Accept": "application/json"}) as http:
+        try:
+            response = await http.post(url, data={"username": username, "password": password})
+        except httpx.HTTPError as exc:
+            raise TransportError(f"POST {url}: {type(exc).__name__}: {exc}", url=url) from None
+    if response.status_code != 200:
+        raise api_error(response, action="log-in")
+    token = response.json().get("token")
+    if not isinstance(token, str) or not token:
+        raise NotFoundError("log-in answered without a token", status=200, url=url)
+    return token

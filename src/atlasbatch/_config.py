@@ -1,0 +1,75 @@
+"""Frozen settings: rates, polling, retries; defaults mirror the real server (API §9, §10)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from atlasbatch._exceptions import InputError
+
+__all__ = ["PRODUCTION_URL", "Rate", "Settings"]
+
+PRODUCTION_URL = "https://fallingstar-data.com/forcedphot"
+
+_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0, "d": 86400.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``requests`` per sliding window of ``seconds``, as DRF counts them."""
+
+    requests: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """Read DRF's syntax, ``60/min`` or ``10/s``, plus scaled windows such as ``60/6s``."""
+        match = _RATE.match(text.lower())
+        if match is None or match.group(3) not in _UNITS:
+            raise InputError(f"rate {text!r} is not of the form N/unit, e.g. '60/min' or '60/6s'")
+        count, multiple, unit = match.groups()
+        seconds = float(multiple or 1) * _UNITS[unit]
+        if int(count) < 1 or seconds <= 0:
+            raise InputError(f"rate {text!r} must allow at least one request per positive window")
+        return cls(int(count), seconds)
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds:g}s"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every knob of a run; the defaults are right for the real server.
+
+    ``window_margin`` widens our mirror of the server's sliding window: the server stamps a
+    request when it arrives, we stamp it when we send, and network jitter between the two
+    must never let one request too many into a window.
+    """
+
+    base_url: str = PRODUCTION_URL
+    write_rate: Rate = Rate(60, 60.0)
+    read_rate: Rate = Rate(600, 60.0)
+    window_margin: float = 0.25
+    max_queued: int = 500
+    batch_size: int = 100
+    read_share: float = 0.1
+    poll_min_interval: float = 1.0
+    poll_max_interval: float = 300.0
+    expected_task_seconds: float = 60.0
+    timeout: float = 60.0
+    retry_attempts: int = 10
+    retry_total_seconds: float = 900.0
+    retry_max_wait: float = 60.0
+    download_concurrency: int = 4
+    downloads_per_second: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 100:
+            raise InputError("batch_size must be between 1 and 100 (the server's radeclist limit)")
+        if self.max_queued < 1:
+            raise InputError("max_queued must be at least 1")
+        if not 0 < self.read_share <= 1:
+            raise InputError("read_share must be in (0, 1]")
+        if self.poll_min_interval <= 0 or self.poll_max_interval < self.poll_min_interval:
+            raise InputError("poll intervals must be positive and min <= max")

@@ -1,0 +1,380 @@
+"""The run ledger: SQLite, one row per input target and per remote task; the source of truth.
+
+Every state change is one transaction, committed before the next step depends on it, so
+a process killed at any instant (kill -9 included) leaves a state that the next run
+completes. WAL journaling with ``synchronous=NORMAL`` survives process crashes fully; after
+a power cut the last transitions may roll back, which resume also handles (a batch still
+"submitting" is reconciled by its tag, a missing result is fetched again).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from atlasbatch._exceptions import RunMismatchError
+from atlasbatch._models import FINAL_STATES, State, Target
+
+__all__ = ["SCHEMA_VERSION", "Ledger", "OutcomeRow", "TaskRow"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS targets (
+    line INTEGER PRIMARY KEY, name TEXT NOT NULL, rep INTEGER,
+    ra REAL, dec REAL, mpc_name TEXT, mjd_min REAL, mjd_max REAL, use_reduced INTEGER NOT NULL,
+    extra TEXT NOT NULL, state TEXT NOT NULL, task_id INTEGER, error TEXT, path TEXT,
+    resubmits INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS targets_state ON targets(state);
+CREATE TABLE IF NOT EXISTS batches (
+    batch INTEGER PRIMARY KEY, tag TEXT NOT NULL, state TEXT NOT NULL, lines TEXT NOT NULL,
+    created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id INTEGER PRIMARY KEY, line INTEGER NOT NULL, batch INTEGER, state TEXT NOT NULL,
+    result_url TEXT, error_msg TEXT, deleted INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS tasks_open ON tasks(deleted, state);
+CREATE TABLE IF NOT EXISTS events (line INTEGER NOT NULL, state TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+_TARGET_COLUMNS = "line, name, ra, dec, mpc_name, mjd_min, mjd_max, use_reduced, extra"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """A remote task this run owns and has not deleted yet."""
+
+    task_id: int
+    line: int
+    state: State
+    result_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """One input row as the ledger sees it now."""
+
+    target: Target
+    state: State
+    task_id: int | None
+    error: str | None
+    path: str | None
+
+
+def _target_from_row(row: sqlite3.Row) -> Target:
+    return Target(
+        line=row["line"],
+        name=row["name"],
+        ra=row["ra"],
+        dec=row["dec"],
+        mpc_name=row["mpc_name"],
+        mjd_min=row["mjd_min"],
+        mjd_max=row["mjd_max"],
+        use_reduced=bool(row["use_reduced"]),
+        extra=json.loads(row["extra"]),
+    )
+
+
+def _identity(target: Target) -> tuple[object, ...]:
+    """What must not change between runs for the same line."""
+    return (target.name, target.ra, target.dec, target.mpc_name, *target.window)
+
+
+class Ledger:
+    """A run's durable state. ``path=None`` keeps it in memory (notebooks, tests)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._db = sqlite3.connect(
+            ":memory:" if path is None else str(path), isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        with self._tx():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('run_id', ?)", (secrets.token_hex(4),)
+            )
+        stored = int(self.meta("schema_version") or 0)
+        if stored != SCHEMA_VERSION:
+            raise RunMismatchError(
+                f"ledger schema {stored} is not {SCHEMA_VERSION}: use a new --out"
+            )
+
+    def close(self) -> None:
+        """Close the database (the WAL is checkpointed)."""
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- meta --------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        """A stored setting, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def run_id(self) -> str:
+        """Random id of this run; part of every submission's tag."""
+        return self.meta("run_id") or ""
+
+    def bind_server(self, base_url: str) -> None:
+        """Tie the run to one server: its tasks exist only there."""
+        stored = self.meta("base_url")
+        if stored is None:
+            self.set_meta("base_url", base_url)
+        elif stored != base_url:
+            raise RunMismatchError(
+                f"this run directory belongs to {stored}, not {base_url}; use another --out"
+            )
+
+    # --- targets -----------------------------------------------------------------------
+
+    def add_targets(
+        self,
+        targets: Sequence[Target],
+        duplicate_of: dict[int, int],
+        invalid: Iterable[tuple[Target, str]] = (),
+    ) -> int:
+        """Record the input rows; on resume check they match and add new rows. New count."""
+        known = {
+            row["line"]: row for row in self._db.execute(f"SELECT {_TARGET_COLUMNS} FROM targets")
+        }
+        problems = [
+            f"line {t.line}: was {known[t.line]['name']!r}, now {t.name!r} or its position/window"
+            for t in targets
+            if t.line in known and _identity(_target_from_row(known[t.line])) != _identity(t)
+        ]
+        lines = {t.line for t in targets} | {t.line for t, _ in invalid}
+        missing = sorted(set(known) - lines)
+        problems += [
+            f"line {line} ({known[line]['name']!r}) is no longer in the input" for line in missing
+        ]
+        if problems:
+            shown = "\n  ".join(problems[:20])
+            raise RunMismatchError(
+                "the targets differ from those this run directory was started with "
+                f"(use a new --out, or restore the file):\n  {shown}"
+            )
+        now = time.time()
+        rows = [self._target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
+                for t in targets if t.line not in known]  # fmt: skip
+        rows += [
+            self._target_row(t, None, State.INVALID, err, now)
+            for t, err in invalid
+            if t.line not in known
+        ]
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO targets (line, name, rep, ra, dec, mpc_name, mjd_min, mjd_max, "
+                "use_reduced, extra, state, error, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+    @staticmethod
+    def _target_row(
+        t: Target, rep: int | None, state: State, error: str | None, now: float
+    ) -> tuple[object, ...]:
+        extra = json.dumps(dict(t.extra), sort_keys=True)
+        return (t.line, t.name, rep, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max,
+                int(t.use_reduced), extra, state.value, error, now)  # fmt: skip
+
+    def lines(self) -> list[tuple[int, int | None, State]]:
+        """(line, representative line or None for invalid rows, state) of every input row."""
+        rows = self._db.execute("SELECT line, rep, state FROM targets ORDER BY line")
+        return [(r["line"], r["rep"], State(r["state"])) for r in rows]
+
+    def target(self, line: int) -> Target:
+        """The stored target of an input line."""
+        row = self._db.execute(f"SELECT {_TARGET_COLUMNS} FROM targets WHERE line = ?", (line,))
+        return _target_from_row(row.fetchone())
+
+    def queries_in(self, *states: State) -> list[Target]:
+        """Representative (deduplicated) targets in any of ``states``, input order."""
+        marks = ",".join("?" * len(states))
+        rows = self._db.execute(
+            f"SELECT {_TARGET_COLUMNS} FROM targets WHERE rep = line AND state IN ({marks}) "
+            "ORDER BY line",
+            [s.value for s in states],
+        )
+        return [_target_from_row(row) for row in rows]
+
+    def set_state(
+        self,
+        line: int,
+        state: State,
+        *,
+        task_id: int | None = None,
+        error: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Move one query to ``state`` (and remember the time it got there)."""
+        with self._tx() as db:
+            self._set(db, line, state, task_id=task_id, error=error, path=path)
+
+    @staticmethod
+    def _set(
+        db: sqlite3.Connection,
+        line: int,
+        state: State,
+        *,
+        task_id: int | None = None,
+        error: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        now = time.time()
+        db.execute(
+            "UPDATE targets SET state = ?, task_id = COALESCE(?, task_id), error = ?, "
+            "path = COALESCE(?, path), updated = ? WHERE line = ?",
+            (state.value, task_id, error, path, now, line),
+        )
+        db.execute("INSERT INTO events VALUES (?, ?, ?)", (line, state.value, now))
+
+    def resubmits(self, line: int) -> int:
+        """How often this query was sent again because its result expired."""
+        row = self._db.execute("SELECT resubmits FROM targets WHERE line = ?", (line,)).fetchone()
+        return int(row["resubmits"])
+
+    def requeue(self, line: int, *, reason: str) -> None:
+        """Send a query again (its result expired on the server); counted, and said why."""
+        with self._tx() as db:
+            db.execute("UPDATE targets SET resubmits = resubmits + 1 WHERE line = ?", (line,))
+            self._set(db, line, State.PENDING, error=reason)
+
+    # --- batches -----------------------------------------------------------------------
+
+    def start_batch(self, lines: Sequence[int]) -> tuple[int, str]:
+        """Record "submitting batch k" before its POST; returns (k, tag)."""
+        with self._tx() as db:
+            row = db.execute("SELECT COALESCE(MAX(batch), 0) + 1 AS k FROM batches").fetchone()
+            batch = int(row["k"])
+            tag = f"atlasbatch:{self.run_id}:{batch}"
+            db.execute(
+                "INSERT INTO batches VALUES (?, ?, 'submitting', ?, ?)",
+                (batch, tag, json.dumps(list(lines)), time.time()),
+            )
+            for line in lines:
+                self._set(db, line, State.SUBMITTING)
+        return batch, tag
+
+    def open_batches(self) -> list[tuple[int, str, list[int]]]:
+        """Batches whose POST may or may not have reached the server."""
+        rows = self._db.execute("SELECT * FROM batches WHERE state = 'submitting' ORDER BY batch")
+        return [(r["batch"], r["tag"], json.loads(r["lines"])) for r in rows]
+
+    def batch_submitted(self, batch: int, created: Sequence[tuple[int, int]]) -> None:
+        """The server holds the batch: (line, task id) pairs, now queued."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE batches SET state = 'submitted' WHERE batch = ?", (batch,))
+            db.executemany(
+                "INSERT OR IGNORE INTO tasks (task_id, line, batch, state, updated) "
+                "VALUES (?, ?, ?, 'queued', ?)",
+                [(task_id, line, batch, now) for line, task_id in created],
+            )
+            for line, task_id in created:
+                self._set(db, line, State.QUEUED, task_id=task_id)
+
+    def batch_abandoned(self, batch: int) -> None:
+        """The POST certainly created nothing: its targets are pending again."""
+        with self._tx() as db:
+            db.execute("UPDATE batches SET state = 'abandoned' WHERE batch = ?", (batch,))
+            lines = db.execute("SELECT lines FROM batches WHERE batch = ?", (batch,)).fetchone()
+            for line in json.loads(lines["lines"]):
+                self._set(db, line, State.PENDING)
+
+    # --- tasks -------------------------------------------------------------------------
+
+    def open_tasks(self) -> list[TaskRow]:
+        """Remote tasks not deleted yet, whatever their state."""
+        rows = self._db.execute("SELECT * FROM tasks WHERE deleted = 0 ORDER BY task_id")
+        return [TaskRow(r["task_id"], r["line"], State(r["state"]), r["result_url"]) for r in rows]
+
+    def task_progress(self, updates: Sequence[tuple[int, State, str | None, str | None]]) -> None:
+        """Record what a poll saw: (task id, state, result_url, error_msg) in one transaction."""
+        now = time.time()
+        with self._tx() as db:
+            for task_id, state, result_url, error_msg in updates:
+                db.execute(
+                    "UPDATE tasks SET state = ?, result_url = ?, error_msg = ?, updated = ? "
+                    "WHERE task_id = ?",
+                    (state.value, result_url, error_msg, now, task_id),
+                )
+                line = db.execute("SELECT line FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+                if line is not None:
+                    self._set(db, line["line"], state, task_id=task_id, error=error_msg)
+
+    def task_done(self, task_id: int, line: int, state: State, *, error: str | None = None,
+                  path: str | None = None) -> None:  # fmt: skip
+        """The query behind ``task_id`` reached a final state; the task awaits deletion."""
+        with self._tx() as db:
+            db.execute("UPDATE tasks SET state = ? WHERE task_id = ?", (state.value, task_id))
+            self._set(db, line, state, task_id=task_id, error=error, path=path)
+
+    def task_deleted(self, task_id: int) -> None:
+        """The server no longer holds the task."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET deleted = 1, updated = ? WHERE task_id = ?",
+                (time.time(), task_id),
+            )
+
+    # --- reporting ---------------------------------------------------------------------
+
+    def counts(self) -> dict[State, int]:
+        """Input rows per state (duplicates count with their representative's state)."""
+        counts = dict.fromkeys(State, 0)
+        for row in self._db.execute(
+            "SELECT COALESCE(r.state, t.state) AS s, COUNT(*) AS n FROM targets t "
+            "LEFT JOIN targets r ON r.line = t.rep GROUP BY s"
+        ):
+            counts[State(row["s"])] = row["n"]
+        return counts
+
+    def undeleted_count(self) -> int:
+        """Remote tasks of this run still on the server (as far as we know)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM tasks WHERE deleted = 0").fetchone()[0])
+
+    def unfinished_queries(self) -> int:
+        """Representative queries not yet in a final state."""
+        finals = ",".join(f"'{s.value}'" for s in FINAL_STATES)
+        sql = f"SELECT COUNT(*) FROM targets WHERE rep = line AND state NOT IN ({finals})"
+        return int(self._db.execute(sql).fetchone()[0])
+
+    def outcomes(self) -> list[OutcomeRow]:
+        """Every input row with its own or its representative's state, input order."""
+        rows = self._db.execute(
+            "SELECT t.line, t.name, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max, t.use_reduced, "
+            "t.extra, COALESCE(r.state, t.state) AS s, COALESCE(r.task_id, t.task_id) AS task, "
+            "COALESCE(r.error, t.error) AS err, COALESCE(r.path, t.path) AS p "
+            "FROM targets t LEFT JOIN targets r ON r.line = t.rep ORDER BY t.line"
+        )
+        return [
+            OutcomeRow(_target_from_row(r), State(r["s"]), r["task"], r["err"], r["p"])
+            for r in rows
+        ]

@@ -1,0 +1,156 @@
+"""Light-curve plots as PNG files.
+
+Figures are built with :class:`matplotlib.figure.Figure` on an Agg canvas rather than with
+pyplot: pyplot keeps global state (the current figure, the chosen backend) that is neither
+thread-safe nor ours to change inside a library, and it leaks figures unless closed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from atlasbatch._results import write_atomic
+
+__all__ = ["FILTER_COLOURS", "plot_overview", "plot_target"]
+
+#: The survey's own convention: cyan and orange; any other filter (H-alpha ``H``) in grey.
+FILTER_COLOURS: Mapping[str, str] = {"c": "tab:cyan", "o": "tab:orange"}
+_OTHER_COLOUR = "tab:grey"
+_DPI = 100
+
+
+def plot_target(df: pd.DataFrame, *, title: str, path: Path, sigma_limit: float = 3.0) -> None:
+    """Write one target's light curve as a PNG: flux (µJy) against MJD, per filter.
+
+    Detections (uJy/duJy >= ``sigma_limit``) get duJy error bars; the others are drawn as
+    downward triangles at ``sigma_limit`` x duJy, the upper limit. An empty frame gives a
+    plot saying "no data". The file is written atomically.
+    """
+    _save_png(_target_figure(df, title=title, sigma_limit=sigma_limit), path)
+
+
+def _target_figure(df: pd.DataFrame, *, title: str, sigma_limit: float) -> Figure:
+    figure = Figure(figsize=(8.0, 4.5), dpi=_DPI, layout="constrained")
+    axes = figure.add_subplot()
+    points = _plottable(df)
+    if points.empty:
+        _say_no_data(axes)
+    else:
+        _draw_light_curve(axes, points, sigma_limit=sigma_limit, marker_size=4.0)
+        axes.legend(loc="best", fontsize="small")
+    axes.set_title(title)
+    axes.set_xlabel("MJD")
+    axes.set_ylabel("Flux (µJy)")
+    return figure
+
+
+def plot_overview(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    path: Path,
+    max_panels: int = 36,
+    sigma_limit: float = 3.0,
+) -> None:
+    """Write a grid of small light curves, one panel per target, as a PNG.
+
+    Only the first ``max_panels`` targets (in mapping order) are drawn; the figure title
+    says how many were left out. An empty mapping gives a plot saying "no data". The file
+    is written atomically.
+    """
+    figure = _overview_figure(frames, max_panels=max_panels, sigma_limit=sigma_limit)
+    _save_png(figure, path)
+
+
+def _overview_figure(
+    frames: Mapping[str, pd.DataFrame], *, max_panels: int, sigma_limit: float
+) -> Figure:
+    names = list(frames)[: max(max_panels, 0)]
+    ncols = max(1, math.ceil(math.sqrt(len(names))))
+    nrows = max(1, math.ceil(len(names) / ncols))
+    height = 2.0 * nrows + 0.6
+    figure = Figure(figsize=(2.6 * ncols + 0.4, height), dpi=_DPI)
+    panels = list(figure.subplots(nrows, ncols, squeeze=False).flat)
+    for axes, name in zip(panels, names, strict=False):
+        _draw_panel(axes, frames[name], name=name, sigma_limit=sigma_limit)
+    for axes in panels[len(names) :]:
+        axes.set_axis_off()
+    if not names:
+        _say_no_data(panels[0])
+    shown = f"({len(names)} of {len(frames)} targets)" if len(frames) > len(names) else ""
+    figure.suptitle(f"ATLAS forced photometry, µJy vs MJD {shown}".strip())
+    # A fixed layout: constrained/tight layout warn (and give up) when panels get crowded.
+    figure.subplots_adjust(
+        left=0.06, right=0.98, bottom=0.05, top=1.0 - 0.5 / height, wspace=0.35, hspace=0.55
+    )
+    return figure
+
+
+def _draw_panel(axes: Axes, df: pd.DataFrame, *, name: str, sigma_limit: float) -> None:
+    points = _plottable(df)
+    if points.empty:
+        _say_no_data(axes)
+    else:
+        _draw_light_curve(axes, points, sigma_limit=sigma_limit, marker_size=2.0)
+    axes.set_title(name, fontsize=8)
+    axes.tick_params(labelsize=6)
+
+
+def _plottable(df: pd.DataFrame) -> pd.DataFrame:
+    """MJD, uJy, duJy as floats and F as text, without the rows that cannot be placed."""
+    if not {"MJD", "uJy", "duJy"} <= set(df.columns):
+        return pd.DataFrame({"MJD": [], "uJy": [], "duJy": [], "F": []})
+    points = pd.DataFrame(
+        {
+            column: pd.to_numeric(df[column], errors="coerce").astype("float64")
+            for column in ("MJD", "uJy", "duJy")
+        }
+    )
+    filters = df["F"] if "F" in df.columns else pd.Series("", index=df.index)
+    points["F"] = filters.astype("string").fillna("?").to_numpy(dtype=object)
+    return points.dropna(subset=["MJD", "uJy"])
+
+
+def _draw_light_curve(
+    axes: Axes, points: pd.DataFrame, *, sigma_limit: float, marker_size: float
+) -> None:
+    """Error bars for detections, downward triangles for limits, one colour per filter."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        detected = (points["uJy"] / points["duJy"] >= sigma_limit).to_numpy()
+    points = points.assign(detected=detected)
+    for band, group in points.groupby("F", sort=True):
+        colour = FILTER_COLOURS.get(str(band), _OTHER_COLOUR)
+        found, limits = group[group["detected"]], group[~group["detected"]]
+        if not found.empty:
+            axes.errorbar(
+                found["MJD"], found["uJy"], yerr=found["duJy"].fillna(0.0), fmt="o",
+                color=colour, markersize=marker_size, elinewidth=0.6, label=f"{band}",
+            )  # fmt: skip
+        if not limits.empty:
+            axes.scatter(
+                limits["MJD"], sigma_limit * limits["duJy"], marker="v", color=colour,
+                s=marker_size**2 * 2, alpha=0.6, label=f"{band} < {sigma_limit:g}σ",
+            )  # fmt: skip
+    axes.axhline(0.0, color="black", linewidth=0.6, zorder=0)
+
+
+def _say_no_data(axes: Axes) -> None:
+    axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _save_png(figure: Figure, path: Path) -> None:
+    """Render on a private Agg canvas (no global backend switch) and write atomically."""
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_atomic(path, buffer.getvalue())

@@ -1,0 +1,259 @@
+"""ATLAS result files: parse them by header name, write them atomically, name them safely.
+
+The format is described in ``atlas_api.md`` §12: one header line starting with ``###``,
+then whitespace-separated rows. Columns are located by *name*, because real files have
+been seen with 19 columns and with 20 (``PA_DEG`` between ``mag5sig`` and ``Sky``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from atlasbatch._exceptions import ResultFileError
+
+__all__ = [
+    "FLOAT_COLUMNS",
+    "INT_COLUMNS",
+    "SERVER_COLUMNS",
+    "STRING_COLUMNS",
+    "AtomicFile",
+    "parse_result",
+    "safe_filename",
+    "write_atomic",
+]
+
+#: Every column the server is known to write, in its order (``PA_DEG`` is optional).
+SERVER_COLUMNS: tuple[str, ...] = (
+    "MJD", "m", "dm", "uJy", "duJy", "F", "err", "chi/N", "RA", "Dec", "x", "y",
+    "maj", "min", "phi", "apfit", "mag5sig", "PA_DEG", "Sky", "Obs",
+)  # fmt: skip
+INT_COLUMNS = frozenset({"uJy", "duJy", "err"})
+STRING_COLUMNS = frozenset({"F", "Obs"})
+FLOAT_COLUMNS = frozenset(SERVER_COLUMNS) - INT_COLUMNS - STRING_COLUMNS
+
+# Without these the file is useless to every later stage (magnitudes, plots, merging).
+_REQUIRED = ("MJD", "uJy", "duJy", "F")
+# The header of §12 without PA_DEG: what an empty file stands for.
+_DEFAULT_HEADER = tuple(c for c in SERVER_COLUMNS if c != "PA_DEG")
+_MAX_STEM = 80
+_HASH_CHARS = 10
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+# Device names that Windows refuses as file stems, whatever the extension.
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+)
+
+
+def parse_result(text: str, *, source: str = "result") -> pd.DataFrame:
+    """Parse an ATLAS forced-photometry result file into a DataFrame, by header names.
+
+    Rows keep file order (MJD is not unique). Floats are ``float64``, ``uJy``/``duJy``/``err``
+    nullable ``Int64``, ``F``/``Obs`` ``string``; unknown extra columns are kept (``float64``
+    when every value is numeric, else ``string``). Empty text or a header alone gives an
+    empty frame with typed columns: the caller treats it as "no data".
+
+    A short row in the middle of the file is kept with missing values, as the server's own
+    parser does. A short *last* row is treated as a download cut mid-line and rejected.
+
+    Raises:
+        ResultFileError: not an ATLAS file (HTML, JSON, ...), a row with more fields than
+            the header, a truncated last row, or a value that does not fit its column.
+            The message names ``source`` and the line number.
+    """
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        return _empty_frame(_DEFAULT_HEADER)
+    lines = text.splitlines()
+    names = _header_names(lines[0], source=source)
+    row_lines = _check_rows(lines, len(names), source=source)
+    if not row_lines:
+        return _empty_frame(names)
+    body = "\n".join([" ".join(names), *lines[1:]])
+    # QUOTE_NONE: a stray '"' must stay a character, not swallow the following lines.
+    raw = pd.read_csv(io.StringIO(body), sep=r"\s+", dtype=str, quoting=csv.QUOTE_NONE)
+    return pd.DataFrame(
+        {name: _convert(raw[name], name, row_lines, source=source) for name in names}
+    )
+
+
+def _header_names(first: str, *, source: str) -> list[str]:
+    """The column names of the ``###`` header line, or a clear error."""
+    if not first.startswith("###"):
+        kind = "HTML" if first.lstrip().startswith("<") else "text"
+        raise ResultFileError(
+            f"{source}: line 1: not an ATLAS forced-photometry file ({kind} without a '###' "
+            f"header): {first[:80]!r}"
+        )
+    names = first[3:].split()
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ResultFileError(f"{source}: line 1: repeated header columns {duplicated}")
+    missing = [n for n in _REQUIRED if n not in names]
+    if missing:
+        raise ResultFileError(f"{source}: line 1: header lacks required columns {missing}")
+    return names
+
+
+def _check_rows(lines: Sequence[str], width: int, *, source: str) -> list[int]:
+    """Check field counts; return the 1-based line number of every data row, in order.
+
+    pandas would silently pad a short last row, so truncation must be caught here.
+    """
+    row_lines: list[int] = []
+    last_count = width
+    for number, line in enumerate(lines[1:], start=2):
+        count = len(line.split())
+        if count == 0:
+            continue  # read_csv skips blank lines too, so numbering stays aligned
+        if count > width:
+            raise ResultFileError(
+                f"{source}: line {number}: {count} fields but the header has {width}"
+            )
+        row_lines.append(number)
+        last_count = count
+    if last_count < width:
+        raise ResultFileError(
+            f"{source}: line {row_lines[-1]}: truncated file, last row has {last_count} "
+            f"of {width} fields"
+        )
+    return row_lines
+
+
+def _convert(raw: pd.Series, name: str, row_lines: Sequence[int], *, source: str) -> pd.Series:
+    """Convert one column of strings to its dtype, naming the first bad value's line."""
+    if name in STRING_COLUMNS:
+        return raw.astype("string")
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = numbers.isna() & raw.notna()
+    if name not in FLOAT_COLUMNS | INT_COLUMNS:  # an unknown column: numeric if it can be
+        return raw.astype("string") if bad.any() else numbers.astype("float64")
+    if bad.any():
+        _raise_bad_value(raw, bad, name, row_lines, source=source)
+    if name in INT_COLUMNS:
+        fractional = numbers.notna() & (numbers % 1 != 0)
+        if fractional.any():
+            _raise_bad_value(raw, fractional, name, row_lines, source=source)
+        return numbers.astype("Int64")
+    return numbers.astype("float64")
+
+
+def _raise_bad_value(
+    raw: pd.Series, bad: pd.Series, name: str, row_lines: Sequence[int], *, source: str
+) -> None:
+    position = int(bad.to_numpy().argmax())
+    raise ResultFileError(
+        f"{source}: line {row_lines[position]}: column {name!r} has the invalid value "
+        f"{raw.iloc[position]!r}"
+    )
+
+
+def _empty_frame(names: Sequence[str]) -> pd.DataFrame:
+    """A frame with no rows but the columns and dtypes a full file would have."""
+    return pd.DataFrame({name: pd.Series([], dtype=_dtype_of(name)) for name in names})
+
+
+def _dtype_of(name: str) -> str:
+    if name in INT_COLUMNS:
+        return "Int64"
+    if name in STRING_COLUMNS:
+        return "string"
+    return "float64"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either the old file or the whole new one.
+
+    The bytes go to a temporary file in the same directory, are fsynced, renamed over
+    ``path``, and the directory is fsynced so the rename itself survives a power cut.
+    """
+    pending = AtomicFile(path)
+    try:
+        pending.temp.write_bytes(data)
+        pending.commit()
+    except BaseException:
+        pending.discard()
+        raise
+
+
+class AtomicFile:
+    """A temporary sibling of ``path`` that becomes ``path`` on :meth:`commit`.
+
+    For files written by other libraries (pyarrow's Parquet and CSV writers), which need a
+    file name rather than bytes: write to :attr:`temp`, then commit or discard.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.temp = _create_temp(path)
+
+    def commit(self) -> None:
+        """Flush the temporary file to disk and rename it over :attr:`path`."""
+        # "r+b": Windows refuses fsync on a read-only descriptor.
+        with self.temp.open("r+b") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self.temp, self.path)
+        _fsync_directory(self.path.parent)
+
+    def discard(self) -> None:
+        """Remove the temporary file, leaving :attr:`path` as it was."""
+        self.temp.unlink(missing_ok=True)
+
+
+def _create_temp(path: Path) -> Path:
+    """Create an empty, unique, hidden temp file next to ``path`` (same filesystem).
+
+    ``os.open`` with mode 0o666 lets the umask decide the permissions, as for a plain
+    ``open``; ``mkstemp`` would make every output private (0600).
+    """
+    while True:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+        return temp
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Persist a rename on POSIX; Windows cannot open directories, so skip quietly there."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def safe_filename(name: str) -> str:
+    """A deterministic, filesystem-safe file stem for a target name.
+
+    ASCII letters, digits and ``-_.+`` are kept, anything else becomes ``_``. Whenever the
+    stem differs from ``name`` (replaced characters, a leading dot or hyphen, a trailing dot,
+    a Windows device name, more than 80 characters, empty), a short hash of the original
+    name is appended, so names that differ only in replaced characters never collide. The
+    result is never empty, ``.`` or ``..``.
+
+    Names differing only in letter case still map to different stems that collide on
+    case-insensitive filesystems (macOS, Windows); callers that need it must check.
+    """
+    stem = _UNSAFE.sub("_", name)
+    stem = re.sub(r"^[.-]", "_", stem)  # hidden files, "..", and stems read as options
+    stem = re.sub(r"\.$", "_", stem)  # Windows silently drops a trailing dot
+    reserved = stem.split(".")[0].upper() in _WINDOWS_RESERVED
+    if stem == name and name and len(stem) <= _MAX_STEM and not reserved:
+        return stem
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    return f"{stem[:_MAX_STEM]}_{digest}"

@@ -1,0 +1,167 @@
+"""The importable API: ``Session`` for asyncio code, ``fetch_photometry`` for scripts.
+
+async with atlasbatch.Session(token=token) as session:
+    async for outcome in session.fetch("targets.csv"):
+        print(outcome.target.name, outcome.state, len(outcome.data or []))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pandas as pd
+from anyio.streams.memory import MemoryObjectSendStream
+
+from atlasbatch._client import AtlasClient
+from atlasbatch._config import Settings
+from atlasbatch._models import FINAL_STATES, Outcome, State
+from atlasbatch._pipeline import Pipeline
+from atlasbatch._rundir import open_run, record_targets
+from atlasbatch._targets import TargetList, read_targets
+
+__all__ = ["RunReport", "Session", "TargetSource", "fetch_photometry"]
+
+TargetSource = str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, object]] | TargetList
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """Everything a finished run produced: one outcome per input row, and the light curves."""
+
+    outcomes: list[Outcome]
+    counts: dict[State, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def photometry(self) -> pd.DataFrame:
+        """All downloaded light curves in one table, with a ``target`` column first."""
+        frames = [o.data.assign(target=o.target.name) for o in self.outcomes if o.data is not None]
+        if not frames:
+            return pd.DataFrame()
+        table = pd.concat(frames, ignore_index=True)
+        return table[["target", *[c for c in table.columns if c != "target"]]]
+
+    @property
+    def ok(self) -> bool:
+        """True when every row ended downloaded or no_data."""
+        return all(o.ok for o in self.outcomes)
+
+
+def _as_target_list(source: TargetSource, **options: Any) -> TargetList:
+    return source if isinstance(source, TargetList) else read_targets(source, **options)
+
+
+class Session:
+    """An authenticated connection to the server; runs fetches through one rate limiter.
+
+    ``settings`` carries the base URL and the server's limits (defaults: the real server).
+    The token is never logged, printed or shown in a repr.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        settings: Settings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._client = AtlasClient(token=token, settings=self.settings, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"Session(base_url={self.settings.base_url!r})"
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.__aexit__(*exc)
+
+    @property
+    def client(self) -> AtlasClient:
+        """The underlying API client (for single calls: list, read, delete)."""
+        return self._client
+
+    async def fetch(
+        self,
+        targets: TargetSource,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        keep_data: bool = True,
+        keep_going: bool = False,
+        mjd_min: float | None = None,
+        mjd_max: float | None = None,
+        use_reduced: bool = False,
+    ) -> AsyncIterator[Outcome]:
+        """Yield one :class:`Outcome` per input row as each target ends.
+
+        With ``out_dir`` the run is durable (a ledger, per-target files) and calling again
+        resumes it. Iterate to the end, or wrap in ``contextlib.aclosing`` to stop early.
+        """
+        target_list = _as_target_list(
+            targets, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced,
+            keep_going=keep_going,
+        )  # fmt: skip
+        folder = None if out_dir is None else Path(out_dir)
+        send, receive = anyio.create_memory_object_stream[Outcome](math.inf)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._run, target_list, folder, keep_data, send)
+            async with receive:
+                async for outcome in receive:
+                    yield outcome
+
+    async def run(self, targets: TargetSource, **options: Any) -> RunReport:
+        """Fetch everything and return the report (outcomes in input order)."""
+        outcomes = [outcome async for outcome in self.fetch(targets, **options)]
+        outcomes.sort(key=lambda o: o.target.line)
+        counts: dict[State, int] = {}
+        for outcome in outcomes:
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        requests = {
+            "writes": self._client.writes.granted,
+            "reads": self._client.reads.granted,
+            "downloads": self._client.downloads,
+            "throttled": self._client.writes.throttled + self._client.reads.throttled,
+        }
+        return RunReport(outcomes=outcomes, counts=counts, requests=requests)
+
+    async def _run(
+        self,
+        targets: TargetList,
+        out_dir: Path | None,
+        keep_data: bool,
+        send: MemoryObjectSendStream[Outcome],
+    ) -> None:
+        async with send:
+            with open_run(out_dir, base_url=self.settings.base_url) as ledger:
+                record_targets(ledger, targets)
+                for row in ledger.outcomes():  # rows already final: invalid, or a past run
+                    if row.state in FINAL_STATES:
+                        await send.send(Outcome(target=row.target, state=row.state,
+                                                task_id=row.task_id, error=row.error,
+                                                path=row.path))  # fmt: skip
+                pipeline = Pipeline(
+                    self._client, ledger, out_dir=out_dir, keep_data=keep_data, on_outcome=send.send
+                )
+                await pipeline.run()
+
+
+def fetch_photometry(targets: TargetSource, *, token: str, **options: Any) -> RunReport:
+    """Synchronous one-call helper for scripts: fetch ``targets`` and return the report.
+
+    ``options`` are :meth:`Session.fetch`'s, plus ``settings``.
+    """
+    settings = options.pop("settings", None)
+
+    async def main() -> RunReport:
+        async with Session(token=token, settings=settings) as session:
+            return await session.run(targets, **options)
+
+    return anyio.run(main)

@@ -1,0 +1,1 @@
+"""In-process emulator of the ATLAS forced-photometry server (work in progress)."""

@@ -1,0 +1,1 @@
+"""Pytest fixtures for the ATLAS emulator (work in progress)."""

@@ -1,0 +1,135 @@
+"""Light-curve plots: valid PNG files, the right marks, no pyplot state."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+
+from atlasbatch._plots import _overview_figure, _target_figure, plot_overview, plot_target
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def light_curve(filters: str = "ccooH", ujy: tuple[int, ...] = (1228, 20, 800, -41, 570)) -> pd.DataFrame:
+    n = len(filters)
+    return pd.DataFrame(
+        {
+            "MJD": [59226.2 + i for i in range(n)],
+            "uJy": pd.array(list(ujy), dtype="Int64"),
+            "duJy": pd.array([15, 10, 20, 47, 17][:n], dtype="Int64"),
+            "F": pd.array(list(filters), dtype="string"),
+        }
+    )
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3
+    assert image.shape[0] > 100
+    assert image.shape[1] > 100
+
+
+def all_texts(figure: Figure) -> list[str]:
+    texts = [t.get_text() for t in figure.texts]
+    for axes in figure.axes:
+        texts += [t.get_text() for t in axes.texts] + [axes.get_title()]
+    return texts
+
+
+def test_plot_target_writes_a_readable_png_and_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "SN2023ixf.png"
+    plot_target(light_curve(), title="SN2023ixf", path=path)
+
+    assert_png(path)
+    assert os.listdir(tmp_path) == ["SN2023ixf.png"]
+
+
+def test_target_figure_marks_detections_limits_filters_and_axes() -> None:
+    figure = _target_figure(light_curve(), title="SN2023ixf", sigma_limit=3.0)
+    (axes,) = figure.axes
+
+    assert axes.get_xlabel() == "MJD"
+    assert "µJy" in axes.get_ylabel()
+    assert axes.get_title() == "SN2023ixf"
+    legend = axes.get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["H", "c", "c < 3σ", "o", "o < 3σ"]
+    # Upper limits: the two non-detections (snr 2 and < 0), drawn at 3 x duJy.
+    limits = {c.get_label(): c for c in axes.collections if "<" in str(c.get_label())}
+    assert limits["c < 3σ"].get_offsets().tolist() == [pytest.approx([59227.2, 30.0])]
+    assert limits["o < 3σ"].get_offsets().tolist() == [pytest.approx([59229.2, 141.0])]
+    assert limits["c < 3σ"].get_facecolor()[0] == pytest.approx(to_rgba("tab:cyan"))
+    assert limits["o < 3σ"].get_facecolor()[0] == pytest.approx(to_rgba("tab:orange"))
+    # Detections: error-bar markers in the filter colours, H-alpha in grey.
+    colours = {line.get_label(): line.get_color() for line in axes.lines if line.get_label()}
+    assert colours["c"] == "tab:cyan"
+    assert colours["o"] == "tab:orange"
+    assert colours["H"] == "tab:grey"
+    zero_lines = [line for line in axes.lines if list(line.get_ydata()) == [0.0, 0.0]]
+    assert len(zero_lines) == 1
+
+
+def test_sigma_limit_changes_what_counts_as_a_limit() -> None:
+    figure = _target_figure(light_curve(), title="t", sigma_limit=50.0)
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+
+    assert labels == ["H < 50σ", "c", "c < 50σ", "o < 50σ"]  # only the snr-82 row survives
+
+
+@pytest.mark.parametrize(
+    "df",
+    [light_curve().iloc[0:0], pd.DataFrame(), light_curve().assign(uJy=pd.NA)],
+    ids=["empty", "no-columns", "all-missing"],
+)
+def test_empty_data_gives_a_no_data_plot(tmp_path: Path, df: pd.DataFrame) -> None:
+    assert "no data" in all_texts(_target_figure(df, title="t", sigma_limit=3.0))
+    plot_target(df, title="t", path=tmp_path / "t.png")
+
+    assert_png(tmp_path / "t.png")
+
+
+def test_overview_draws_one_panel_per_target_up_to_the_limit(tmp_path: Path) -> None:
+    frames = {f"T{i:02d}": light_curve() for i in range(40)}
+    frames["T01"] = light_curve().iloc[0:0]
+    figure = _overview_figure(frames, max_panels=36, sigma_limit=3.0)
+
+    titled = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    assert titled == [f"T{i:02d}" for i in range(36)]
+    assert "(36 of 40 targets)" in figure.texts[0].get_text()
+    assert "no data" in [t.get_text() for t in figure.axes[1].texts]
+
+    path = tmp_path / "overview.png"
+    plot_overview(frames, path=path, max_panels=36)
+    assert_png(path)
+
+
+def test_overview_of_nothing_says_no_data(tmp_path: Path) -> None:
+    assert "no data" in all_texts(_overview_figure({}, max_panels=36, sigma_limit=3.0))
+    plot_overview({}, path=tmp_path / "o.png")
+
+    assert_png(tmp_path / "o.png")
+
+
+def test_plots_from_several_threads_are_all_valid(tmp_path: Path) -> None:
+    def draw(i: int) -> Path:
+        path = tmp_path / f"t{i}.png"
+        plot_target(light_curve(), title=f"t{i}", path=path)
+        return path
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        paths = list(pool.map(draw, range(8)))
+
+    for path in paths:
+        assert_png(path)
+    first = matplotlib.image.imread(paths[0])
+    assert np.isfinite(first).all()
