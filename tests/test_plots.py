@@ -10,7 +10,9 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.colors import to_rgba
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgb
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
 from atlasbatch._plots import _overview_figure, _target_figure, plot_overview, plot_target
@@ -18,7 +20,9 @@ from atlasbatch._plots import _overview_figure, _target_figure, plot_overview, p
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def light_curve(filters: str = "ccooH", ujy: tuple[int, ...] = (1228, 20, 800, -41, 570)) -> pd.DataFrame:
+def light_curve(
+    filters: str = "ccooH", ujy: tuple[int, ...] = (1228, 20, 800, -41, 570)
+) -> pd.DataFrame:
     n = len(filters)
     return pd.DataFrame(
         {
@@ -53,6 +57,12 @@ def test_plot_target_writes_a_readable_png_and_nothing_else(tmp_path: Path) -> N
     assert os.listdir(tmp_path) == ["SN2023ixf.png"]
 
 
+def legend_labels(figure: Figure) -> list[str]:
+    legend = figure.axes[0].get_legend()
+    assert legend is not None
+    return [t.get_text() for t in legend.get_texts()]
+
+
 def test_target_figure_marks_detections_limits_filters_and_axes() -> None:
     figure = _target_figure(light_curve(), title="SN2023ixf", sigma_limit=3.0)
     (axes,) = figure.axes
@@ -60,35 +70,39 @@ def test_target_figure_marks_detections_limits_filters_and_axes() -> None:
     assert axes.get_xlabel() == "MJD"
     assert "µJy" in axes.get_ylabel()
     assert axes.get_title() == "SN2023ixf"
-    legend = axes.get_legend()
-    assert legend is not None
-    labels = [t.get_text() for t in legend.get_texts()]
-    assert labels == ["H", "c", "c < 3σ", "o", "o < 3σ"]
-    # Upper limits: the two non-detections (snr 2 and < 0), drawn at 3 x duJy.
-    limits = {c.get_label(): c for c in axes.collections if "<" in str(c.get_label())}
-    assert limits["c < 3σ"].get_offsets().tolist() == [pytest.approx([59227.2, 30.0])]
-    assert limits["o < 3σ"].get_offsets().tolist() == [pytest.approx([59229.2, 141.0])]
-    assert limits["c < 3σ"].get_facecolor()[0] == pytest.approx(to_rgba("tab:cyan"))
-    assert limits["o < 3σ"].get_facecolor()[0] == pytest.approx(to_rgba("tab:orange"))
-    # Detections: error-bar markers in the filter colours, H-alpha in grey.
-    colours = {line.get_label(): line.get_color() for line in axes.lines if line.get_label()}
-    assert colours["c"] == "tab:cyan"
-    assert colours["o"] == "tab:orange"
-    assert colours["H"] == "tab:grey"
-    zero_lines = [line for line in axes.lines if list(line.get_ydata()) == [0.0, 0.0]]
+    assert legend_labels(figure) == ["c", "c < 3σ", "o", "o < 3σ", "H"]
+    # Upper limits: the two non-detections (snr 2 and < 0), triangles at 3 x duJy.
+    limits = {str(c.get_label()): c for c in axes.collections if isinstance(c, PathCollection)}
+    assert sorted(limits) == ["c < 3σ", "o < 3σ"]
+    assert np.asarray(limits["c < 3σ"].get_offsets()) == pytest.approx(np.array([[59227.2, 30.0]]))
+    assert np.asarray(limits["o < 3σ"].get_offsets()) == pytest.approx(np.array([[59229.2, 141.0]]))
+    assert tuple(np.asarray(limits["c < 3σ"].get_facecolor())[0, :3]) == to_rgb("tab:cyan")
+    assert tuple(np.asarray(limits["o < 3σ"].get_facecolor())[0, :3]) == to_rgb("tab:orange")
+    # Detections: error bars of duJy, in the filter colours, H-alpha in grey.
+    bars = {str(c.get_label()): c for c in axes.containers if isinstance(c, ErrorbarContainer)}
+    assert sorted(bars) == ["H", "c", "o"]
+    for label, colour, flux in [("c", "tab:cyan", 1228), ("o", "tab:orange", 800)]:
+        data_line = bars[label].lines[0]
+        assert to_rgb(data_line.get_color()) == to_rgb(colour)
+        assert list(np.asarray(data_line.get_ydata())) == [flux]
+    assert to_rgb(bars["H"].lines[0].get_color()) == to_rgb("tab:grey")
+    zero_lines = [line for line in axes.lines if list(np.asarray(line.get_ydata())) == [0, 0]]
     assert len(zero_lines) == 1
 
 
 def test_sigma_limit_changes_what_counts_as_a_limit() -> None:
     figure = _target_figure(light_curve(), title="t", sigma_limit=50.0)
-    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
 
-    assert labels == ["H < 50σ", "c", "c < 50σ", "o < 50σ"]  # only the snr-82 row survives
+    assert legend_labels(figure) == ["c", "c < 50σ", "o < 50σ", "H < 50σ"]  # snr 82 survives
 
 
 @pytest.mark.parametrize(
     "df",
-    [light_curve().iloc[0:0], pd.DataFrame(), light_curve().assign(uJy=pd.NA)],
+    [
+        light_curve().iloc[0:0],
+        pd.DataFrame(),
+        light_curve().assign(uJy=pd.array([pd.NA] * 5, dtype="Int64")),
+    ],
     ids=["empty", "no-columns", "all-missing"],
 )
 def test_empty_data_gives_a_no_data_plot(tmp_path: Path, df: pd.DataFrame) -> None:
@@ -98,7 +112,7 @@ def test_empty_data_gives_a_no_data_plot(tmp_path: Path, df: pd.DataFrame) -> No
     assert_png(tmp_path / "t.png")
 
 
-def test_overview_draws_one_panel_per_target_up_to_the_limit(tmp_path: Path) -> None:
+def test_overview_draws_one_panel_per_target_up_to_the_limit() -> None:
     frames = {f"T{i:02d}": light_curve() for i in range(40)}
     frames["T01"] = light_curve().iloc[0:0]
     figure = _overview_figure(frames, max_panels=36, sigma_limit=3.0)
@@ -107,10 +121,17 @@ def test_overview_draws_one_panel_per_target_up_to_the_limit(tmp_path: Path) -> 
     assert titled == [f"T{i:02d}" for i in range(36)]
     assert "(36 of 40 targets)" in figure.texts[0].get_text()
     assert "no data" in [t.get_text() for t in figure.axes[1].texts]
+    drawn = [a for a in figure.axes if a.get_title() not in ("", "T01")]
+    assert all(len(a.containers) == 3 for a in drawn)  # c, o and H detections everywhere
 
+
+def test_plot_overview_writes_a_png(tmp_path: Path) -> None:
+    frames = {f"T{i}": light_curve() for i in range(5)}
     path = tmp_path / "overview.png"
-    plot_overview(frames, path=path, max_panels=36)
+    plot_overview(frames, path=path, max_panels=4)
+
     assert_png(path)
+    assert os.listdir(tmp_path) == ["overview.png"]
 
 
 def test_overview_of_nothing_says_no_data(tmp_path: Path) -> None:

@@ -26,10 +26,8 @@ HEADER_20 = HEADER_19.replace("mag5sig Sky", "mag5sig PA_DEG Sky")
 
 def row(
     mjd: float,
-    m: float,
-    dm: float,
-    ujy: int,
-    dujy: int,
+    mag: tuple[float, float],
+    flux: tuple[int, int],
     filt: str,
     obs: str,
     *,
@@ -38,6 +36,7 @@ def row(
     pa_deg: float | None = None,
 ) -> str:
     """One row in the server's number formats (§12); widths grow when values need it."""
+    (m, dm), (ujy, dujy) = mag, flux
     pa = "" if pa_deg is None else f" {pa_deg:6.2f}"
     return (
         f"{mjd:.6f} {m:7.3f} {dm:6.3f} {ujy:5d} {dujy:4d} {filt} {err:2d} {chi:6.2f} "
@@ -53,9 +52,9 @@ EXAMPLE = (
 )
 ROWS_19 = [
     EXAMPLE,
-    row(59226.245321, -19.866, 1.253, -41, 47, "o", "01a59226o0062o"),
-    row(59227.101010, 22.140, 14.406, 5, 66, "o", "02a59227o0101o"),
-    row(59228.400000, 17.010, 0.030, 570, 17, "H", "01a59228o0200H", err=1),
+    row(59226.245321, (-19.866, 1.253), (-41, 47), "o", "01a59226o0062o"),
+    row(59227.101010, (22.140, 14.406), (5, 66), "o", "02a59227o0101o"),
+    row(59228.400000, (17.010, 0.030), (570, 17), "H", "01a59228o0200H", err=1),
 ]
 
 
@@ -93,8 +92,8 @@ def test_negative_flux_wide_dm_and_h_alpha_rows_keep_their_values() -> None:
 
 def test_20_column_file_finds_columns_by_name() -> None:
     rows = [
-        row(59226.2, 16.177, 0.012, 1228, 15, "c", "01a59226o0051c", pa_deg=179.52),
-        row(59226.3, 17.5, 0.05, 300, 16, "o", "01a59226o0052o", pa_deg=0.0),
+        row(59226.2, (16.177, 0.012), (1228, 15), "c", "01a59226o0051c", pa_deg=179.52),
+        row(59226.3, (17.5, 0.05), (300, 16), "o", "01a59226o0052o", pa_deg=0.0),
     ]
     df = parse_result(result_text(HEADER_20, rows))
 
@@ -106,9 +105,9 @@ def test_20_column_file_finds_columns_by_name() -> None:
 
 def test_repeated_mjd_rows_are_all_kept_in_file_order() -> None:
     rows = [
-        row(59300.5, 17.0, 0.02, 500, 10, "o", "02a59300o0002o"),
-        row(59300.1, 17.0, 0.02, 510, 10, "o", "01a59300o0001o"),
-        row(59300.5, 17.1, 0.02, 490, 10, "o", "03a59300o0003o"),
+        row(59300.5, (17.0, 0.02), (500, 10), "o", "02a59300o0002o"),
+        row(59300.1, (17.0, 0.02), (510, 10), "o", "01a59300o0001o"),
+        row(59300.5, (17.1, 0.02), (490, 10), "o", "03a59300o0003o"),
     ]
     df = parse_result(result_text(HEADER_19, rows))
 
@@ -211,7 +210,9 @@ def test_unknown_extra_columns_are_kept_numeric_or_string() -> None:
 
 def test_bad_number_is_rejected_with_its_column_and_line() -> None:
     bad = ROWS_19[2].replace("14.406", "14.4x6")
-    with pytest.raises(ResultFileError, match=r"line 4: column 'dm' has the invalid value '14.4x6'"):
+    with pytest.raises(
+        ResultFileError, match=r"line 4: column 'dm' has the invalid value '14.4x6'"
+    ):
         parse_result(result_text(HEADER_19, [*ROWS_19[:2], bad]))
 
 

@@ -176,7 +176,7 @@ class PhotometryTableWriter:
         if self.closed:
             raise ValueError("PhotometryTableWriter is closed")
         if fetched_at.tzinfo is None:
-            raise ValueError("fetched_at must be timezone-aware (e.g. datetime.now(UTC))")
+            raise ValueError("fetched_at must be tz-aware, e.g. datetime.now(UTC)")
         if not set(DERIVED_COLUMNS) <= set(df.columns):
             df = add_derived_columns(df)
         self._note_unknown_columns(df)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.container import Container
 from matplotlib.figure import Figure
 
 from atlasbatch._results import write_atomic
@@ -45,8 +47,8 @@ def _target_figure(df: pd.DataFrame, *, title: str, sigma_limit: float) -> Figur
     if points.empty:
         _say_no_data(axes)
     else:
-        _draw_light_curve(axes, points, sigma_limit=sigma_limit, marker_size=4.0)
-        axes.legend(loc="best", fontsize="small")
+        handles = _draw_light_curve(axes, points, sigma_limit=sigma_limit, marker_size=4.0)
+        axes.legend(handles=handles, loc="best", fontsize="small")
     axes.set_title(title)
     axes.set_xlabel("MJD")
     axes.set_ylabel("Flux (µJy)")
@@ -116,30 +118,47 @@ def _plottable(df: pd.DataFrame) -> pd.DataFrame:
     )
     filters = df["F"] if "F" in df.columns else pd.Series("", index=df.index)
     points["F"] = filters.astype("string").fillna("?").to_numpy(dtype=object)
-    return points.dropna(subset=["MJD", "uJy"])
+    # Without duJy a row is neither a detection nor a limit: nothing to draw.
+    return points.dropna(subset=["MJD", "uJy", "duJy"])
 
 
 def _draw_light_curve(
     axes: Axes, points: pd.DataFrame, *, sigma_limit: float, marker_size: float
-) -> None:
-    """Error bars for detections, downward triangles for limits, one colour per filter."""
+) -> list[Artist | Container]:
+    """Error bars for detections, downward triangles for limits, one colour per filter.
+
+    Returns the artists in legend order: c, o, then other filters, each detections first.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         detected = (points["uJy"] / points["duJy"] >= sigma_limit).to_numpy()
     points = points.assign(detected=detected)
-    for band, group in points.groupby("F", sort=True):
-        colour = FILTER_COLOURS.get(str(band), _OTHER_COLOUR)
+    handles: list[Artist | Container] = []
+    for band in _band_order(points["F"]):
+        group = points[points["F"] == band]
+        colour = FILTER_COLOURS.get(band, _OTHER_COLOUR)
         found, limits = group[group["detected"]], group[~group["detected"]]
         if not found.empty:
-            axes.errorbar(
-                found["MJD"], found["uJy"], yerr=found["duJy"].fillna(0.0), fmt="o",
-                color=colour, markersize=marker_size, elinewidth=0.6, label=f"{band}",
+            handles.append(
+                axes.errorbar(
+                    found["MJD"], found["uJy"], yerr=found["duJy"], fmt="o", color=colour,
+                    markersize=marker_size, elinewidth=0.6, label=band,
+                )
             )  # fmt: skip
         if not limits.empty:
-            axes.scatter(
-                limits["MJD"], sigma_limit * limits["duJy"], marker="v", color=colour,
-                s=marker_size**2 * 2, alpha=0.6, label=f"{band} < {sigma_limit:g}σ",
+            handles.append(
+                axes.scatter(
+                    limits["MJD"], sigma_limit * limits["duJy"], marker="v", color=colour,
+                    s=marker_size**2 * 2, alpha=0.6, label=f"{band} < {sigma_limit:g}σ",
+                )
             )  # fmt: skip
     axes.axhline(0.0, color="black", linewidth=0.6, zorder=0)
+    return handles
+
+
+def _band_order(filters: pd.Series) -> list[str]:
+    """The survey's two filters first, in their usual order, then any others sorted."""
+    present = set(map(str, filters.unique()))
+    return [b for b in FILTER_COLOURS if b in present] + sorted(present - set(FILTER_COLOURS))
 
 
 def _say_no_data(axes: Axes) -> None:

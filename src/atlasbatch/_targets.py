@@ -1,10 +1,10 @@
 """Target lists in, validated :class:`Target` records out; pure, no network.
 
-Every row is checked before anything is sent, and every problem of every row is collected,
-so one error lists all of them by line and column. Line numbers are physical lines of the
-file (header = line 1, blank lines counted and skipped); a DataFrame or records count their
-rows as lines 2, 3, … as if a header were line 1. A quoted field that spans several lines
-is a row problem: target lists never need one, and an unbalanced quote would otherwise
+Every row is checked before anything is sent and every problem of every row is collected,
+so one error lists them all by line and column. Lines are physical lines of the file
+(header = line 1; blank lines count and are skipped); a DataFrame or records count their
+rows as lines 2, 3, … as if a header were line 1. A quoted field spanning several lines is
+a row problem: target lists never need one, and an unbalanced quote would otherwise
 swallow the rest of the file silently.
 """
 
@@ -37,8 +37,8 @@ __all__ = ["DUPLICATE_RADIUS_ARCSEC", "MJD_HIGHEST", "MJD_LOWEST", "TargetList",
 Floats = npt.NDArray[np.float64]
 Window = tuple[float | None, float | None, bool]
 
-# Accepted header spellings (after strip, lower case, spaces/hyphens -> "_"). The first
-# alias is the canonical name: when it is present, other aliases of it pass through.
+# Header spellings after strip, lower case and spaces/hyphens -> "_". The first alias is
+# canonical: when it is present, the other aliases of that field pass through untouched.
 _ALIASES: Final = {
     "name": ("name", "target", "object", "id", "objname"),
     "ra": ("ra", "ra_deg", "raj2000", "alpha"),
@@ -54,9 +54,8 @@ _ALIASES: Final = {
 MJD_LOWEST: Final = 40000.0
 MJD_HIGHEST: Final = 100000.0
 DUPLICATE_RADIUS_ARCSEC: Final = 1.0
-_MPC_MAX_LEN: Final = 300  # the server's field length
-_BOOLS: Final = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
-_BOOLS_FLOAT: Final = {"1.0": True, "0.0": False}  # a DataFrame bool column with NaN is float
+_BOOLS: Final = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_BOOLS_EXTRA: Final = {"1.0": True, "0.0": False}  # what a float column holding 1/0 becomes
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a line break would split a radeclist line
 _BINARY: Final = {
     b"PK\x03\x04": "a ZIP archive (an .xlsx workbook?)",
@@ -65,40 +64,34 @@ _BINARY: Final = {
     b"PAR1": "a Parquet file",
     b"%PDF": "a PDF document",
 }
-# Three-field sexagesimal only, as the server's radeclist reads it; astropy does the
-# arithmetic, these patterns decide what counts as sexagesimal and give precise messages.
-_SEP = {
-    True: (r"[:]", r"\s+", r"h\s*", r"m\s*", r"s?"),
-    False: (r"[:]", r"\s+", r"[d°]\s*", r"[m′']\s*", r"[s″\"]?"),
+# Three-field sexagesimal only, as the server's radeclist reads it. These patterns decide
+# what counts as sexagesimal and give precise messages; astropy does the conversion.
+_FIELDS = r"([+-]?)(\d{{1,3}}){}(\d{{1,2}}){}(\d{{1,2}}(?:\.\d+)?){}"
+_SEXA: Final = {
+    is_ra: [re.compile(_FIELDS.format(*seps), re.I | re.A) for seps in forms]
+    for is_ra, forms in (
+        (True, [(":", ":", ""), (r"\s+", r"\s+", ""), (r"h\s*", r"m\s*", "s?")]),
+        (False, [(":", ":", ""), (r"\s+", r"\s+", ""), (r"[d°]\s*", r"[m′']\s*", '[s″"]?')]),
+    )
 }
-_SEXA = {
-    is_ra: [
-        re.compile(rf"([+-]?)(\d{{1,3}}){a}(\d{{1,2}}){b}(\d{{1,2}}(?:\.\d+)?){c}", re.I | re.A)
-        for a, b, c in ((colon, colon, ""), (space, space, ""), (first, second, third))
-    ]
-    for is_ra, (colon, space, first, second, third) in _SEP.items()
-}
-_EXAMPLE = {True: "12:34:56.7, 12 34 56.7 or 12h34m56.7s", False: "+54:18:42.0 or -05d02m03s"}
-# Unit vectors of two points 1" apart are this far apart; grid cells are a hair larger so
-# float rounding can never put a close pair two cells apart.
+_EXAMPLE: Final = {True: "12:34:56.7, 12 34 56.7 or 12h34m56.7s", False: "-05:02:03 or -05d02m03s"}
+# Unit vectors of points 1" apart are _CHORD apart; grid cells are a hair larger so float
+# rounding can never put a close pair two cells apart.
 _CHORD: Final = 2 * math.sin(math.radians(DUPLICATE_RADIUS_ARCSEC / 3600) / 2)
 _CELL: Final = _CHORD * 1.001
 _OFFSETS: Final = [
-    dx * (1 << 42) + dy * (1 << 21) + dz
-    for dx in (-1, 0, 1)
-    for dy in (-1, 0, 1)
-    for dz in (-1, 0, 1)
+    (dx << 42) + (dy << 21) + dz for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class TargetList:
-    """The validated rows of a target list and which of them are the same query.
+    """The validated rows of a target list and which of them ask the same question.
 
     ``invalid`` holds ``(line, name, problems)`` of bad rows (only with ``keep_going``);
     ``duplicate_of`` maps the line of a repeated row to the line of its representative in
-    ``unique`` (the first row asking the same question); ``columns`` names the pass-through
-    columns that each target carries in ``Target.extra``.
+    ``unique`` (the first row asking that question); ``columns`` names the pass-through
+    columns every target carries in ``Target.extra``.
     """
 
     targets: tuple[Target, ...]
@@ -110,7 +103,7 @@ class TargetList:
 
 @dataclass(slots=True)
 class _Table:
-    """Raw cells, column-major, and the problems found so far, keyed by row index."""
+    """Raw cells (column-major) and the problems found so far, keyed by row index."""
 
     source: str
     headers: list[str]
@@ -118,17 +111,25 @@ class _Table:
     columns: list[list[str]]
     problems: dict[int, list[RowProblem]] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)  # canonical field -> column
-    extras: list[int] = field(default_factory=list)
 
-    def problem(self, row: int, column: str, message: str) -> None:
+    def problem(self, row: int, name: str, message: str) -> None:
+        column = self.headers[self.index[name]] if name in self.index else name
         self.problems.setdefault(row, []).append(RowProblem(self.lines[row], column, message))
-
-    def header(self, name: str) -> str:
-        return self.headers[self.index[name]]
 
     def cells(self, name: str) -> list[str]:
         k = self.index.get(name)
         return [s.strip() for s in self.columns[k]] if k is not None else [""] * len(self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Parsed values per row; meaningful only for rows without problems."""
+
+    names: list[str]
+    ra: Floats
+    dec: Floats
+    mpc: list[str | None]
+    windows: list[Window]
 
 
 def read_targets(
@@ -147,39 +148,39 @@ def read_targets(
     (unreadable file, no coordinate columns, no rows) raise :class:`InputError`.
     """
     _check_options(mjd_min, mjd_max, use_reduced, keep_going)
-    table = _load(source)
-    _resolve_columns(table)
-    names = _names(table)
-    ra, dec, mpc = _positions(table)
-    windows = _windows(table, mjd_min, mjd_max, use_reduced)
-    same_name = _check_names(table, names, ra, dec, mpc, windows)
-    if table.problems and not keep_going:
-        problems = [p for row in sorted(table.problems) for p in table.problems[row]]
-        raise TargetFileError(problems, source=table.source)
-    valid = [i for i in range(len(names)) if i not in table.problems]
-    rep = _representatives(valid, ra, dec, mpc, windows, same_name)
-    ras, decs, lines = ra.tolist(), dec.tolist(), table.lines
-    extras = [(table.headers[k], table.columns[k]) for k in table.extras]
+    t = _load(source)
+    extras = _resolve_columns(t)
+    rows = _Rows(_names(t), *_positions(t), _windows(t, mjd_min, mjd_max, use_reduced))
+    same_name = _check_names(t, rows)
+    if t.problems and not keep_going:
+        raise TargetFileError(
+            [p for i in sorted(t.problems) for p in t.problems[i]], source=t.source
+        )
+    valid = [i for i in range(len(t.lines)) if i not in t.problems]
+    rep = _representatives(valid, rows, same_name)
+    ras, decs, w = rows.ra.tolist(), rows.dec.tolist(), rows.windows
     made = {
         i: Target(
-            line=lines[i],
-            name=names[i],
-            ra=None if mpc[i] else ras[i],
-            dec=None if mpc[i] else decs[i],
-            mpc_name=mpc[i],
-            mjd_min=windows[i][0],
-            mjd_max=windows[i][1],
-            use_reduced=windows[i][2],
-            extra={h: cells[i].strip() for h, cells in extras},
+            line=t.lines[i],
+            name=rows.names[i],
+            ra=None if rows.mpc[i] else ras[i],
+            dec=None if rows.mpc[i] else decs[i],
+            mpc_name=rows.mpc[i],
+            mjd_min=w[i][0],
+            mjd_max=w[i][1],
+            use_reduced=w[i][2],
+            extra={t.headers[k]: t.columns[k][i].strip() for k in extras},
         )
         for i in valid
     }
     return TargetList(
         targets=tuple(made.values()),
-        invalid=tuple((lines[i], names[i], tuple(ps)) for i, ps in sorted(table.problems.items())),
+        invalid=tuple(
+            (t.lines[i], rows.names[i], tuple(ps)) for i, ps in sorted(t.problems.items())
+        ),
         unique=tuple(made[i] for i in valid if rep[i] == i),
-        duplicate_of={lines[i]: lines[rep[i]] for i in valid if rep[i] != i},
-        columns=tuple(h for h, _ in extras),
+        duplicate_of={t.lines[i]: t.lines[rep[i]] for i in valid if rep[i] != i},
+        columns=tuple(t.headers[k] for k in extras),
     )
 
 
@@ -191,7 +192,7 @@ def _check_options(lo: object, hi: object, reduced: object, keep_going: object) 
             raise InputError(f"{label} must be a finite number (an MJD) or None, not {value!r}")
         if not MJD_LOWEST <= float(value) <= MJD_HIGHEST:
             raise InputError(
-                f"{label}={value!r} is not an MJD between {MJD_LOWEST:g} and {MJD_HIGHEST:g}"
+                f"{label}={value!r} is not an MJD in [{MJD_LOWEST:g}, {MJD_HIGHEST:g}]"
             )
     if isinstance(lo, Real) and isinstance(hi, Real) and float(hi) <= float(lo):
         raise InputError(f"mjd_max ({hi!r}) must be greater than mjd_min ({lo!r})")
@@ -236,8 +237,7 @@ def _text(value: object) -> str:
     if isinstance(value, Integral):
         return str(int(value))
     if isinstance(value, Real):
-        number = float(value)
-        return "" if math.isnan(number) else repr(number)
+        return "" if math.isnan(number := float(value)) else repr(number)
     return str(value)
 
 
@@ -252,7 +252,7 @@ def _read_file(path: Path) -> _Table:
     except OSError as exc:
         raise InputError(f"{source}: cannot read the file ({exc.strerror})") from None
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    return _parse_text(_decode(data, source), delimiter, source)
+    return _split(_decode(data, source), delimiter, source)
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -265,7 +265,7 @@ def _decode(data: bytes, source: str) -> str:
         line = data.count(b"\n", 0, nul) + 1
         raise InputError(f"{source}: line {line} has a NUL byte: binary data, not CSV text")
     try:
-        return data.decode("utf-8-sig")  # a BOM (Excel's "CSV UTF-8") is dropped
+        return data.decode("utf-8-sig")  # drops the BOM of Excel's "CSV UTF-8"
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
@@ -274,49 +274,41 @@ def _decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def _parse_text(text: str, delimiter: str, source: str) -> _Table:
+def _split(text: str, delimiter: str, source: str) -> _Table:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header: list[str] | None = None
+    header: list[str] = []
     rows: list[list[str]] = []
     lines: list[int] = []
-    spans: dict[int, int] = {}
+    odd: list[tuple[int, str]] = []  # (row, message) found while splitting
     last = 0
     try:
         for record in reader:
-            start, last = last + 1, reader.line_num
-            if not any(cell.strip() for cell in record):
+            start, last, width = last + 1, reader.line_num, len(header)
+            if not "".join(record).strip():
                 continue  # blank lines and the all-empty rows spreadsheets append
-            if header is None:
+            if not header:
                 header = record
                 continue
             if last > start:
-                spans[len(rows)] = last
-            rows.append(record)
+                odd.append(
+                    (len(rows), f"a quoted field runs over lines {start}–{last} (a missing '\"'?)")
+                )
+            if len(record) > width and "".join(record[width:]).strip():
+                odd.append(
+                    (
+                        len(rows),
+                        f"{len(record)} fields, the header has {width}: quote {delimiter!r}",
+                    )
+                )
+            rows.append(record if len(record) == width else (record + [""] * width)[:width])
             lines.append(start)
     except csv.Error as exc:  # e.g. a field beyond csv's size limit
         raise InputError(f"{source}: line {reader.line_num}: {exc}") from None
-    if header is None:
+    if not header:
         raise InputError(f"{source}: the file is empty; it needs a header such as 'name,ra,dec'")
-    width = len(header)
-    cells = [
-        list(col) for col in zip(*(r[:width] + [""] * (width - len(r)) for r in rows), strict=True)
-    ]
-    table = _table(source, header, cells or [[] for _ in header], lines)
-    for i, end in spans.items():
-        table.problem(
-            i,
-            "(row)",
-            f"a quoted field runs over lines {lines[i]}–{end}; line "
-            "breaks inside fields are not supported (is a closing '\"' missing?)",
-        )
-    for i, row in enumerate(rows):
-        if any(cell.strip() for cell in row[width:]):
-            table.problem(
-                i,
-                "(row)",
-                f"{len(row)} fields but the header has {width}; quote "
-                f"values that contain {delimiter!r}",
-            )
+    table = _table(source, header, [list(c) for c in zip(*rows, strict=True)], lines)
+    for row, message in odd:
+        table.problem(row, "(row)", message)
     return table
 
 
@@ -324,43 +316,37 @@ def _table(source: str, headers: list[str], cells: list[list[str]], lines: list[
     if not lines:
         raise InputError(f"{source}: no target rows (only a header, or nothing at all)")
     names = [h.strip() or f"column{k}" for k, h in enumerate(headers, start=1)]
-    if len(set(names)) < len(names):
-        twice = sorted({h for h in names if names.count(h) > 1})
+    if twice := sorted({h for h in names if names.count(h) > 1}):
         raise InputError(f"{source}: column name(s) {twice} appear more than once")
     return _Table(source, names, lines, cells)
 
 
-def _resolve_columns(t: _Table) -> None:
+def _resolve_columns(t: _Table) -> list[int]:
+    """Find the known columns (structural problems raise); returns the pass-through ones."""
     normal = [re.sub(r"[\s\-]+", "_", h.lower()) for h in t.headers]
     for name, aliases in _ALIASES.items():
         present = [k for k, h in enumerate(normal) if h in aliases]
-        canonical = [k for k in present if normal[k] == name]
-        if len(canonical) > 1 or (not canonical and len(present) > 1):
-            listed = ", ".join(repr(t.headers[k]) for k in canonical or present)
+        chosen = [k for k in present if normal[k] == name] or present
+        if len(chosen) > 1:
+            listed = ", ".join(repr(t.headers[k]) for k in chosen)
             raise InputError(f"{t.source}: columns {listed} all mean {name!r}; keep only one")
-        if present:
-            t.index[name] = (canonical or present)[0]
-    t.extras = [k for k in range(len(t.headers)) if k not in t.index.values()]
-    has = t.index.keys()
-    if ("ra" in has) != ("dec" in has):
-        have, lack = ("ra", "dec") if "ra" in has else ("dec", "ra")
+        if chosen:
+            t.index[name] = chosen[0]
+    if ("ra" in t.index) != ("dec" in t.index):
+        lack = "ra" if "dec" in t.index else "dec"
         raise InputError(
-            f"{t.source}: there is a {have} column ({t.header(have)!r}) but no "
-            f"{lack} column (one of {', '.join(_ALIASES[lack])})"
+            f"{t.source}: no {lack} column ({', '.join(_ALIASES[lack])}) for the other one"
         )
-    if "ra" not in has and "mpc_name" not in has:
-        hint = next(
-            (
-                f"; is it separated by {d!r}? Only ',' (.csv) and tab (.tsv) are read"
-                for d in ";\t,|"
-                if len(t.headers) == 1 and d in t.headers[0]
-            ),
-            "",
+    if "ra" not in t.index and "mpc_name" not in t.index:
+        seps = [d for d in ";\t|," if len(t.headers) == 1 and d in t.headers[0]]
+        hint = (
+            f"; separated by {seps[0]!r}? Only ',' (.csv) and tab (.tsv) are read" if seps else ""
         )
         raise InputError(
             f"{t.source}: no coordinate columns: need ra and dec (or mpc_name); "
             f"the columns are {t.headers}{hint}"
         )
+    return [k for k in range(len(t.headers)) if k not in t.index.values()]
 
 
 # --- values -------------------------------------------------------------------------------
@@ -372,8 +358,12 @@ def _show(text: str) -> str:
 
 def _numbers(texts: Sequence[str]) -> Floats:
     """Vectorized decimal parsing: NaN where a cell is blank or not a plain number."""
-    series = pd.Series(texts, dtype=object)
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    series = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
+    return series.to_numpy(dtype=np.float64, copy=True)
+
+
+def _is_nan_text(text: str) -> bool:
+    return text.lower().lstrip("+-") == "nan"
 
 
 def _names(t: _Table) -> list[str]:
@@ -382,25 +372,22 @@ def _names(t: _Table) -> list[str]:
         if not name:
             names[i] = f"line{t.lines[i]}"
         elif _CONTROL.search(name):
-            t.problem(i, t.header("name"), f"name {_show(name)} contains a control character")
+            t.problem(i, "name", f"name {_show(name)} contains a control character")
     return names
 
 
 def _sexagesimal(text: str, is_ra: bool) -> tuple[str, str]:
-    """The text normalized to 'd:m:s' for astropy, or '' and why it is not acceptable."""
+    """The text as 'd:m:s' for astropy, or '' and why it is not acceptable."""
     what = "RA" if is_ra else "Dec"
     match = next((m for p in _SEXA[is_ra] if (m := p.fullmatch(text))), None)
     if match is None:
-        return "", f"{what} {_show(text)} is neither decimal degrees nor sexagesimal " + (
-            f"{'(hours) ' if is_ra else ''}such as {_EXAMPLE[is_ra]}"
-        )
+        unit = "sexagesimal hours" if is_ra else "sexagesimal"
+        return "", f"{what} {_show(text)} is neither decimal degrees nor {unit} ({_EXAMPLE[is_ra]})"
     sign, whole, minutes, seconds = match.groups()
     if int(minutes) >= 60 or float(seconds) >= 60:
         return "", f"{what} {_show(text)}: minutes and seconds must be below 60"
-    if is_ra and sign == "-":
-        return "", f"RA {_show(text)} is negative"
-    if is_ra and int(whole) >= 24:
-        return "", f"RA {_show(text)}: hours must be below 24 (sexagesimal RA is in hours)"
+    if is_ra and (sign == "-" or int(whole) >= 24):
+        return "", f"RA {_show(text)}: hours must be in [0, 24) (sexagesimal RA is in hours)"
     return f"{sign}{whole}:{minutes}:{seconds}", ""
 
 
@@ -410,22 +397,19 @@ def _angles(texts: list[str], is_ra: bool) -> tuple[Floats, dict[int, str]]:
     what = "RA" if is_ra else "Dec"
     rows, sexa = [], []
     for i in np.flatnonzero(np.isnan(values)).tolist():
-        if texts[i].lower().lstrip("+-") == "nan":
+        if _is_nan_text(texts[i]):
             errors[i] = f"{what} is NaN"
         elif texts[i]:
-            normal, errors[i] = _sexagesimal(texts[i], is_ra)
+            normal, message = _sexagesimal(texts[i], is_ra)
             if normal:
-                del errors[i]
                 rows.append(i)
                 sexa.append(normal)
+            else:
+                errors[i] = message
     if sexa:
         values[rows] = Angle(sexa, unit=u.hourangle if is_ra else u.deg).degree
     with np.errstate(invalid="ignore"):
-        if is_ra:
-            out = (values < 0) | (values > 360)
-            values[values == 360] = 0.0  # the same meridian; the server takes [0, 360)
-        else:
-            out = ~(np.abs(values) < 90) & ~np.isnan(values)
+        out = (values < 0) | (values > 360) if is_ra else np.abs(values) >= 90
     for i in np.flatnonzero(out).tolist():
         if np.isinf(values[i]):
             errors[i] = f"{what} {_show(texts[i])} is not a finite number"
@@ -434,12 +418,14 @@ def _angles(texts: list[str], is_ra: bool) -> tuple[Floats, dict[int, str]]:
         else:  # the server's radeclist rejects the poles themselves
             errors[i] = f"Dec {_show(texts[i])} must be strictly between -90 and +90 degrees"
     values[list(errors)] = np.nan
+    if is_ra:
+        values[values == 360] = 0.0  # the same meridian; the server's range is [0, 360)
     return values + 0.0, errors  # + 0.0 turns -0.0 into 0.0
 
 
 def _mpc_problem(name: str) -> str:
-    if len(name) > _MPC_MAX_LEN:
-        return f"mpc_name is longer than {_MPC_MAX_LEN} characters"
+    if len(name) > 300:  # the server's field length
+        return "mpc_name is longer than 300 characters"
     if any(c in name for c in "'\";"):
         return f"mpc_name {_show(name)} contains a quote or semicolon (the server refuses them)"
     if _CONTROL.search(name):
@@ -452,94 +438,78 @@ def _positions(t: _Table) -> tuple[Floats, Floats, list[str | None]]:
     ra, ra_errors = _angles(ra_text, is_ra=True)
     dec, dec_errors = _angles(dec_text, is_ra=False)
     mpc: list[str | None] = [None] * len(t.lines)
-    for i in range(len(t.lines)):
-        has_ra, has_dec, name = bool(ra_text[i]), bool(dec_text[i]), mpc_text[i]
+    for i, name in enumerate(mpc_text):
+        has_ra, has_dec = bool(ra_text[i]), bool(dec_text[i])
         if name and (has_ra or has_dec):
-            t.problem(i, t.header("mpc_name"), "give either mpc_name or ra/dec, not both")
+            t.problem(i, "mpc_name", "give either mpc_name or ra/dec, not both")
         elif name and (problem := _mpc_problem(name)):
-            t.problem(i, t.header("mpc_name"), problem)
+            t.problem(i, "mpc_name", problem)
         elif name:
             mpc[i] = name
         elif has_ra != has_dec:
+            t.problem(i, "dec" if has_ra else "ra", f"{'Dec' if has_ra else 'RA'} is missing")
+        elif not has_ra:
             t.problem(
                 i,
-                t.header("dec" if has_ra else "ra"),
-                "Dec is missing (RA is set)" if has_ra else "RA is missing (Dec is set)",
+                "ra" if "ra" in t.index else "mpc_name",
+                "no position: give ra and dec, or mpc_name",
             )
-        elif not has_ra:
-            column = t.header("ra" if "ra" in t.index else "mpc_name")
-            t.problem(i, column, "no position: give ra and dec, or mpc_name")
         if i in ra_errors:
-            t.problem(i, t.header("ra"), ra_errors[i])
+            t.problem(i, "ra", ra_errors[i])
         if i in dec_errors:
-            t.problem(i, t.header("dec"), dec_errors[i])
+            t.problem(i, "dec", dec_errors[i])
     return ra, dec, mpc
 
 
 def _mjds(t: _Table, name: str) -> tuple[Floats, set[int]]:
     """Per-row MJDs (NaN where blank or bad) and the rows whose value is bad."""
-    texts = t.cells(name)
-    bad: set[int] = set()
+    texts, bad = t.cells(name), set[int]()
     values = _numbers(texts)
     for i in np.flatnonzero(~np.isfinite(values)).tolist():
         if not texts[i]:
             continue
-        message = f"{name} {_show(texts[i])} is not a number (an MJD such as 60000.5)"
-        if m := re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)", texts[i]):
+        text, bad = _show(texts[i]), bad | {i}
+        message = f"{name} {text} is not a number (an MJD such as 60000.5)"
+        if np.isinf(values[i]) or _is_nan_text(texts[i]):
+            message = f"{name} {text} is not a finite number"
+        elif m := re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)", texts[i]):
             try:
                 mjd = (date(*map(int, m.groups())) - date(1858, 11, 17)).days
-                message = f"{name} {_show(texts[i])} is a date, not an MJD: write {mjd} for 0h UT"
-            except ValueError:
+                message = f"{name} {text} is a date, not an MJD: write {mjd} for its 0h UT"
+            except ValueError:  # not a real date: the plain message is right
                 pass
-        elif np.isinf(values[i]) or texts[i].lower().lstrip("+-") == "nan":
-            message = f"{name} {_show(texts[i])} is not a finite number"
-        t.problem(i, t.header(name), message)
-        bad.add(i)
+        t.problem(i, name, message)
     with np.errstate(invalid="ignore"):
         out = (values < MJD_LOWEST) | (values > MJD_HIGHEST)
     for i in np.flatnonzero(out).tolist():
-        value = float(values[i])
-        hint = f": a JD? The MJD is {value - 2400000.5:.5f}" if 2.44e6 < value < 2.5e6 else ""
+        value, bad = float(values[i]), bad | {i}
+        hint = f"; if a JD, the MJD is {value - 2400000.5:.5f}" if 2.44e6 < value < 2.5e6 else ""
         t.problem(
-            i,
-            t.header(name),
-            f"{name} {value:.10g} is not an MJD between {MJD_LOWEST:g} and {MJD_HIGHEST:g}{hint}",
+            i, name, f"{name} {value:.10g} is outside [{MJD_LOWEST:g}, {MJD_HIGHEST:g}]{hint}"
         )
-        bad.add(i)
     values[list(bad)] = np.nan
     return values, bad
 
 
 def _windows(t: _Table, lo: float | None, hi: float | None, reduced: bool) -> list[Window]:
     (row_lo, bad_lo), (row_hi, bad_hi) = _mjds(t, "mjd_min"), _mjds(t, "mjd_max")
-    bad = bad_lo | bad_hi
     eff_lo = np.where(np.isnan(row_lo), np.nan if lo is None else lo, row_lo)
     eff_hi = np.where(np.isnan(row_hi), np.nan if hi is None else hi, row_hi)
     for i in np.flatnonzero(eff_hi <= eff_lo).tolist():
-        if i in bad:
-            continue  # already reported: one of the two values is unusable
         a, b = float(eff_lo[i]), float(eff_hi[i])
-        if not np.isnan(row_hi[i]):
-            origin = " (the mjd_min option)" if np.isnan(row_lo[i]) else ""
-            t.problem(
-                i, t.header("mjd_max"), f"mjd_max {b:.10g} is not after mjd_min {a:.10g}{origin}"
-            )
+        if i in bad_lo | bad_hi:
+            continue  # already reported: one of the two values is unusable
+        if np.isnan(row_hi[i]):  # the row's mjd_min against the mjd_max option
+            t.problem(i, "mjd_min", f"mjd_min {a:.10g} is not before the mjd_max option {b:.10g}")
         else:
-            t.problem(
-                i,
-                t.header("mjd_min"),
-                f"mjd_min {a:.10g} is not before the mjd_max option {b:.10g}",
-            )
+            origin = " (the mjd_min option)" if np.isnan(row_lo[i]) else ""
+            t.problem(i, "mjd_max", f"mjd_max {b:.10g} is not after mjd_min {a:.10g}{origin}")
     flags = [reduced] * len(t.lines)
     for i, text in enumerate(t.cells("use_reduced")):
-        if text and (flag := _BOOLS.get(text.lower(), _BOOLS_FLOAT.get(text))) is not None:
-            flags[i] = flag
+        if text and (flag := (_BOOLS | _BOOLS_EXTRA).get(text.lower())) is None:
+            t.problem(i, "use_reduced", f"use_reduced {_show(text)} is not true/false/yes/no/1/0")
         elif text:
-            t.problem(
-                i,
-                t.header("use_reduced"),
-                f"use_reduced {_show(text)} is not one of true/false/yes/no/1/0",
-            )
+            flags[i] = bool(flag)
     mins = [None if math.isnan(v) else v for v in eff_lo.tolist()]
     maxs = [None if math.isnan(v) else v for v in eff_hi.tolist()]
     return list(zip(mins, maxs, flags, strict=True))
@@ -549,115 +519,97 @@ def _windows(t: _Table, lo: float | None, hi: float | None, reduced: bool) -> li
 
 
 def _unit_vectors(ra: Floats, dec: Floats) -> Floats:
-    ra_r, dec_r = np.radians(ra), np.radians(dec)
-    return np.column_stack(
-        (np.cos(dec_r) * np.cos(ra_r), np.cos(dec_r) * np.sin(ra_r), np.sin(dec_r))
-    )
+    a, d = np.radians(ra), np.radians(dec)
+    return np.column_stack((np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)))
 
 
 def _close(a: Sequence[float], b: Sequence[float]) -> bool:
     return sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) <= _CHORD**2
 
 
-def _check_names(
-    t: _Table,
-    names: list[str],
-    ra: Floats,
-    dec: Floats,
-    mpc: list[str | None],
-    windows: list[Window],
-) -> dict[int, int]:
-    """Flag a name reused for a different query (outputs are keyed by name).
+def _same_query(rows: _Rows, i: int, j: int) -> bool:
+    if rows.windows[i] != rows.windows[j]:
+        return False
+    if rows.mpc[i] is not None or rows.mpc[j] is not None:
+        return rows.mpc[i] == rows.mpc[j]
+    return _close(*_unit_vectors(rows.ra[[i, j]], rows.dec[[i, j]]).tolist())
 
-    Returns row -> earlier row of the same name and the same query.
+
+def _check_names(t: _Table, rows: _Rows) -> dict[int, int]:
+    """Flag a name reused for a different query: outputs are keyed by name.
+
+    Returns row -> the earlier row of the same name asking the same question.
     """
     owner: dict[str, int] = {}
     same: dict[int, int] = {}
-    for i, name in enumerate(names):
+    for i, name in enumerate(rows.names):
         j = owner.setdefault(name, i)
         if j == i or i in t.problems:
-            continue
+            continue  # a first use, or a row that is already bad: nothing to compare
         if j in t.problems:
             t.problem(
                 i,
-                t.header("name"),
-                f"name {_show(name)} is also used by line "
-                f"{t.lines[j]}, which has problems; fix that row first",
+                "name",
+                f"name {_show(name)} is also used by line {t.lines[j]}, which has problems",
             )
-            continue
-        if windows[i] == windows[j] and (
-            (mpc[i] is not None and mpc[i] == mpc[j])
-            or (
-                mpc[i] is None
-                and mpc[j] is None
-                and _close(*_unit_vectors(ra[[i, j]], dec[[i, j]]).tolist())
-            )
-        ):
+        elif _same_query(rows, i, j):
             same[i] = j
         else:
             t.problem(
                 i,
-                t.header("name"),
-                f"name {_show(name)} is already used by line "
-                f"{t.lines[j]} for a different target or MJD window; names must be distinct",
+                "name",
+                f"name {_show(name)} is already used by line {t.lines[j]} for "
+                "another position or MJD window; names must be distinct",
             )
     return same
 
 
 def _crowded(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     """True where another point lies in the same or a neighbouring cell (vectorized)."""
+    order = np.argsort(codes)
     cells, counts = np.unique(codes, return_counts=True)
     total = np.zeros(len(codes), dtype=np.int64)
     for offset in _OFFSETS:
-        wanted = codes + offset
+        wanted = codes[order] + offset  # sorted needles: searchsorted walks memory in order
         at = np.minimum(np.searchsorted(cells, wanted), len(cells) - 1)
-        total += np.where(cells[at] == wanted, counts[at], 0)
+        total[order] += np.where(cells[at] == wanted, counts[at], 0)
     return total > 1  # each point counts itself once
 
 
-def _representatives(
-    valid: list[int],
-    ra: Floats,
-    dec: Floats,
-    mpc: list[str | None],
-    windows: list[Window],
-    same_name: dict[int, int],
-) -> dict[int, int]:
+def _representatives(valid: list[int], rows: _Rows, same_name: dict[int, int]) -> dict[int, int]:
     """Map each valid row to the first row asking the same question (itself if none).
 
-    Rows are compared with representatives only, so chains of near neighbours never merge
+    Rows are compared with representatives only, so a chain of near neighbours never merges
     points more than 1" apart; a row repeating an earlier name follows that row.
     """
+    mpc, windows = rows.mpc, rows.windows
     pos = [i for i in valid if mpc[i] is None]
-    xyz = _unit_vectors(ra[pos], dec[pos])
-    # Cells of _CELL on a side in 3-D: points within 1" are in the same or adjacent cells.
+    xyz = _unit_vectors(rows.ra[pos], rows.dec[pos])
+    # Cubes of side _CELL in 3-D (so RA wrap-around needs no care): points within 1" fall
+    # in the same or adjacent cubes. Three 21-bit cube indices pack into one int64.
     keys = np.floor(xyz / _CELL).astype(np.int64) + (1 << 20)
     codes = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
-    crowded = _crowded(codes) if pos else np.zeros(0, dtype=np.bool_)
-    where = {row: k for k, row in enumerate(pos) if crowded[k]}
-    vectors = {k: xyz[k].tolist() for k in where.values()}
+    where = {pos[k]: k for k in np.flatnonzero(_crowded(codes)).tolist()} if pos else {}
     rep: dict[int, int] = {}
     grid: dict[tuple[Window, int], list[int]] = {}
     by_mpc: dict[tuple[str, Window], int] = {}
     for i in valid:
-        name = mpc[i]
+        name, k = mpc[i], where.get(i)
         if i in same_name:
             rep[i] = rep[same_name[i]]
         elif name is not None:
             rep[i] = by_mpc.setdefault((name, windows[i]), i)
-        elif (k := where.get(i)) is None:
-            rep[i] = i  # nothing within reach: the common case, no grid needed
+        elif k is None:
+            rep[i] = i  # nothing within reach: the common case needs no grid
         else:
-            code = int(codes[k])
+            code, here = int(codes[k]), xyz[k].tolist()
             near = [
                 r
                 for off in _OFFSETS
                 for r in grid.get((windows[i], code + off), ())
-                if _close(vectors[r], vectors[k])
+                if _close(xyz[r].tolist(), here)
             ]
-            if near:
-                rep[i] = pos[min(near)]
-            else:
+            rep[i] = pos[min(near)] if near else i
+            if not near:
                 grid.setdefault((windows[i], code), []).append(k)
-                rep[i] = i
     return rep

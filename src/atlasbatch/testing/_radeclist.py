@@ -22,7 +22,7 @@ MAX_LINES = 100
 _RA_RE = re.compile(r"^(\+?(\d|[0-1]\d|2[0-3]))\D+([0-5]\d)\D+([0-6]?\d(\.\d*?)?)(s)?\s*?$")
 _DEC_RE = re.compile(r"^([\+\-]?(\d|[0-8]\d))\D+([0-5]\d)\D+([0-6]?\d(\.\d+)?)$")
 
-type_row = dict[str, object]
+Row = dict[str, object]
 
 
 class CoordinateError(ValueError):
@@ -93,7 +93,7 @@ def _split_columns(line: str) -> list[str]:
     return tokens
 
 
-def _explicit_target(data: Mapping[str, object]) -> type_row | None:
+def _explicit_target(data: Mapping[str, object]) -> Row | None:
     if data.get("ra") in (None, "") or data.get("dec") in (None, ""):
         return None
     row = dict(data)
@@ -106,7 +106,7 @@ def _explicit_target(data: Mapping[str, object]) -> type_row | None:
     return row
 
 
-def _mpc_row(data: Mapping[str, object], line: str, index: int) -> type_row:
+def _mpc_row(data: Mapping[str, object], line: str, index: int) -> Row:
     name = line[4:].strip()
     if not name:
         raise _radeclist_error(f"Error on line {index}: MPC name is blank")
@@ -119,7 +119,7 @@ def _mpc_row(data: Mapping[str, object], line: str, index: int) -> type_row:
     return row
 
 
-def _coordinate_row(data: Mapping[str, object], line: str, index: int) -> type_row | None:
+def _coordinate_row(data: Mapping[str, object], line: str, index: int) -> Row | None:
     columns = _split_columns(line)
     if not columns:
         return None
@@ -138,7 +138,7 @@ def _coordinate_row(data: Mapping[str, object], line: str, index: int) -> type_r
 
 
 def split_radeclist(
-    data: Mapping[str, object], validate_row: Callable[[type_row], dict[str, FieldValue]]
+    data: Mapping[str, object], validate_row: Callable[[Row], dict[str, FieldValue]]
 ) -> list[dict[str, FieldValue]]:
     """Split a body with ``radeclist`` into validated single-target rows (``splitradeclist``).
 
