@@ -7,6 +7,7 @@ the same whether the run went in one go or was resumed ten times.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from atlasbatch._results import parse_result, safe_filename
 __all__ = ["OutputOptions", "write_outputs"]
 
 log = logging.getLogger(__name__)
+_OVERVIEW_PANELS = 36
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,69 +44,63 @@ def _outcome(row: OutcomeRow) -> Outcome:
                    path=row.path)  # fmt: skip
 
 
-def _frames(out_dir: Path, rows: list[OutcomeRow], sigma: float) -> dict[str, pd.DataFrame]:
-    """Each downloaded light curve (by its file), with derived columns, read from disk."""
-    frames: dict[str, pd.DataFrame] = {}
-    for row in rows:
-        if row.state is not State.DOWNLOADED or row.path is None or row.path in frames:
-            continue
-        try:
-            text = (out_dir / row.path).read_text(encoding="utf-8")
-            frame = parse_result(text, source=row.path)
-        except (OSError, ResultFileError) as exc:
-            log.error("%s: %s", row.path, exc)
-            continue
-        frames[row.path] = add_derived_columns(frame, sigma_limit=sigma)
-    return frames
+def _load(out_dir: Path, path: str, sigma: float) -> pd.DataFrame | None:
+    """A stored light curve with derived columns, or None (logged) if it cannot be read."""
+    try:
+        frame = parse_result((out_dir / path).read_text(encoding="utf-8"), source=path)
+    except (OSError, ResultFileError) as exc:
+        log.error("%s: %s", path, exc)
+        return None
+    return add_derived_columns(frame, sigma_limit=sigma)
 
 
 def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: OutputOptions) -> None:
-    """Write the run's tables and plots into ``out_dir``."""
+    """Write the run's tables and plots into ``out_dir``, one light curve in memory at a time."""
     rows = ledger.outcomes()
     extra = sorted({key for row in rows for key in row.target.extra})
     write_outcomes_csv(out_dir / "outcomes.csv", [_outcome(r) for r in rows], extra_columns=extra)
-    if not (options.parquet or options.plots):
+    by_path: dict[str, list[OutcomeRow]] = defaultdict(list)
+    for row in rows:  # duplicate rows share their representative's file
+        if row.state is State.DOWNLOADED and row.path is not None:
+            by_path[row.path].append(row)
+    if not by_path or not (options.parquet or options.plots):
         return
-    frames = _frames(out_dir, rows, options.sigma_limit)
     if options.parquet:
-        _write_table(out_dir, rows, frames, extra, server=server, csv=options.csv)
-    if options.plots and frames:
-        _write_plots(out_dir, rows, frames, options.max_plots)
+        csv_path = out_dir / "photometry.csv" if options.csv else None
+        parquet = out_dir / "photometry.parquet"
+        with PhotometryTableWriter(parquet, extra_columns=extra, csv_path=csv_path) as table:
+            _each_light_curve(out_dir, by_path, table, server=server, options=options)
+    else:
+        _each_light_curve(out_dir, by_path, None, server=server, options=options)
 
 
-def _write_table(
+def _each_light_curve(
     out_dir: Path,
-    rows: list[OutcomeRow],
-    frames: dict[str, pd.DataFrame],
-    extra: list[str],
+    by_path: dict[str, list[OutcomeRow]],
+    table: PhotometryTableWriter | None,
     *,
     server: str,
-    csv: bool,
+    options: OutputOptions,
 ) -> None:
-    """One table for all rows; duplicate rows share their representative's light curve."""
+    """Add every light curve to the table and plot it; one in memory at a time."""
     fetched = datetime.now(UTC)
-    csv_path = out_dir / "photometry.csv" if csv else None
-    with PhotometryTableWriter(
-        out_dir / "photometry.parquet", extra_columns=extra, csv_path=csv_path
-    ) as table:
-        for row in rows:
-            frame = frames.get(row.path) if row.path is not None else None
-            if frame is not None and row.state is State.DOWNLOADED:
+    overview: dict[str, pd.DataFrame] = {}
+    for index, (path, members) in enumerate(by_path.items()):
+        frame = _load(out_dir, path, options.sigma_limit)
+        if frame is None:
+            continue
+        if table is not None:
+            for row in members:
                 table.add(row.target, frame, task_id=row.task_id, server=server, fetched_at=fetched)
+        if options.plots and index < options.max_plots:
+            _plot(out_dir, members[0].target.name, frame, options.sigma_limit)
+        if options.plots and len(overview) < _OVERVIEW_PANELS:
+            overview[members[0].target.name] = frame
+    if overview:
+        plot_overview(overview, path=out_dir / "overview.png", sigma_limit=options.sigma_limit)
 
 
-def _write_plots(
-    out_dir: Path, rows: list[OutcomeRow], frames: dict[str, pd.DataFrame], limit: int
-) -> None:
-    """One PNG per light curve (up to ``limit``) and an overview grid."""
+def _plot(out_dir: Path, name: str, frame: pd.DataFrame, sigma: float) -> None:
     folder = out_dir / "plots"
     folder.mkdir(exist_ok=True)
-    names: dict[str, str] = {}
-    for row in rows:
-        if row.path is not None and row.path in frames:
-            names.setdefault(row.path, row.target.name)
-    for path, frame in list(frames.items())[:limit]:
-        plot_target(frame, title=names[path], path=folder / f"{safe_filename(names[path])}.png")
-    plot_overview(
-        {names[path]: frame for path, frame in frames.items()}, path=out_dir / "overview.png"
-    )
+    plot_target(frame, title=name, path=folder / f"{safe_filename(name)}.png", sigma_limit=sigma)

@@ -14,6 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -28,6 +29,7 @@ from atlasbatch._exceptions import (
     NotFoundError,
     QueueFullError,
     RequestRejectedError,
+    ResultFileError,
     SubmissionUncertainError,
 )
 from atlasbatch._ledger import Ledger
@@ -36,14 +38,25 @@ from atlasbatch._poller import Poller, PollPacer, TaskUpdate, classify
 from atlasbatch._reconcile import adopt_batch
 from atlasbatch._results import parse_result, safe_filename, write_atomic
 
-__all__ = ["Pipeline", "Progress"]
+__all__ = ["Pipeline", "Progress", "ResultSaver", "save_result_file"]
 
 log = logging.getLogger(__name__)
 
 OutcomeHandler = Callable[[Outcome], Awaitable[None]]
+#: Writes one downloaded result; returns its path relative to the run directory.
+ResultSaver = Callable[[Target, bytes], str]
 _DELETERS = 8
 _DELETE_TRIES = 5
 _DOWNLOAD_TRIES = 3
+
+
+def save_result_file(out_dir: Path, target: Target, data: bytes) -> str:
+    """The default saver: ``DIR/lightcurves/<name>.txt`` in the server's own format."""
+    folder = out_dir / "lightcurves"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{safe_filename(target.name)}.txt"
+    write_atomic(path, data)
+    return str(path.relative_to(out_dir))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,7 @@ class Pipeline:
         out_dir: Path | None = None,
         keep_data: bool = False,
         on_outcome: OutcomeHandler | None = None,
+        save_result: ResultSaver | None = None,
     ) -> None:
         self._client = client
         self._ledger = ledger
@@ -92,6 +106,7 @@ class Pipeline:
         self._out_dir = out_dir
         self._keep_data = keep_data
         self._on_outcome = on_outcome
+        self._save = save_result or (partial(save_result_file, out_dir) if out_dir else None)
         self._poller = Poller(client)
         self._pacer = PollPacer(self._settings)
         self._book = _Book()
@@ -386,6 +401,8 @@ class Pipeline:
         for _ in range(_DOWNLOAD_TRIES):
             try:
                 data = await self._client.download(url)
+                if data and not data.endswith(b"\n"):  # the runner's files end with a newline
+                    raise ResultFileError(f"task {task_id}: result file cut short")
                 frame = parse_result(data.decode("utf-8", "replace"), source=f"task {task_id}")
             except NotFoundError:
                 refreshed = await self._refresh_url(task_id)
@@ -416,22 +433,14 @@ class Pipeline:
     async def _store(self, task_id: int, target: Target, data: bytes, frame: pd.DataFrame) -> None:
         """File first, ledger second, delete last: a crash between leaves work for resume."""
         state = State.DOWNLOADED if len(frame) else State.NO_DATA
-        path = self._save(target, data) if state is State.DOWNLOADED else None
+        saved = state is State.DOWNLOADED and self._save is not None
+        path = self._save(target, data) if saved and self._save else None
         error = None if state is State.DOWNLOADED else "No data returned"
         self._ledger.task_done(task_id, target.line, state, error=error, path=path)
         await self._finalise(
             target.line, state, task_id=task_id, error=error, path=path, data=frame
         )
         await self._del_tx.send(task_id)
-
-    def _save(self, target: Target, data: bytes) -> str | None:
-        if self._out_dir is None:
-            return None
-        folder = self._out_dir / "lightcurves"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{safe_filename(target.name)}.txt"
-        write_atomic(path, data)
-        return str(path.relative_to(self._out_dir))
 
     async def _result_gone(self, task_id: int, line: int) -> None:
         """The result expired on the server (31-day retention): delete the task, ask again."""

@@ -64,6 +64,7 @@ class Task:
     error_msg: str | None = None
     job: Job | None = None
     file_present: bool = False
+    archived: bool = False
 
     @property
     def has_result_url(self) -> bool:

@@ -1,0 +1,151 @@
+"""Leaving the server's queue clean: cancel a run, clean up after it, find orphans.
+
+All of it goes through :class:`AtlasClient`, so every DELETE uses the same write budget
+as a fetch. A task is recognised as ours by the tag in its comment,
+``atlasbatch:<run-id>:<batch>``, so even tasks whose POST answer was lost are found.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atlasbatch._client import AtlasClient
+from atlasbatch._exceptions import AtlasBatchError, ResultFileError
+from atlasbatch._ledger import Ledger
+from atlasbatch._models import FINAL_STATES, State
+from atlasbatch._poller import classify
+from atlasbatch._results import parse_result, safe_filename, write_atomic
+
+__all__ = ["CleanupReport", "Orphan", "cancel_run", "cleanup_run", "find_orphans", "run_id_of"]
+
+log = logging.getLogger(__name__)
+TAG_PREFIX = "atlasbatch:"
+
+
+def run_id_of(comment: object) -> str | None:
+    """The run id in an atlasbatch tag, else None."""
+    if not isinstance(comment, str) or not comment.startswith(TAG_PREFIX):
+        return None
+    parts = comment.split(":")
+    return parts[1] if len(parts) >= 3 else None
+
+
+@dataclass
+class CleanupReport:
+    """What a cancel or clean-up did."""
+
+    deleted: int = 0
+    downloaded: int = 0
+    cancelled: int = 0
+    failed: int = 0
+
+
+async def _tagged_tasks(client: AtlasClient, run_id: str) -> list[dict[str, Any]]:
+    return [t async for t in client.iter_tasks() if run_id_of(t.get("comment")) == run_id]
+
+
+async def _delete(
+    client: AtlasClient, ledger: Ledger | None, task_id: int, report: CleanupReport
+) -> None:
+    try:
+        await client.delete(task_id)
+    except AtlasBatchError as exc:
+        log.error("task %d: delete failed: %s", task_id, exc)
+        report.failed += 1
+        return
+    if ledger is not None:
+        ledger.task_deleted(task_id)
+    report.deleted += 1
+
+
+async def cancel_run(client: AtlasClient, ledger: Ledger) -> CleanupReport:
+    """Delete the run's unfinished remote tasks and mark every unfinished target cancelled."""
+    report = CleanupReport()
+    known = {task.task_id: task for task in ledger.open_tasks()}
+    for task in await _tagged_tasks(client, ledger.run_id):
+        task_id = int(task["id"])
+        if classify(task).state in (State.QUEUED, State.RUNNING) or task_id not in known:
+            await _delete(client, ledger if task_id in known else None, task_id, report)
+    unfinished = (State.PENDING, State.SUBMITTING, State.QUEUED, State.RUNNING)
+    for line, rep, state in ledger.lines():
+        if rep == line and state in unfinished:
+            ledger.set_state(line, State.CANCELLED, error="cancelled by the user")
+            report.cancelled += 1
+    for row in ledger.open_tasks():
+        if row.state in (State.QUEUED, State.RUNNING):
+            ledger.task_deleted(row.task_id)  # gone with the run (deleted above, or never made)
+    for batch, _tag, _lines in ledger.open_batches():
+        ledger.batch_abandoned(batch)
+    return report
+
+
+async def cleanup_run(client: AtlasClient, ledger: Ledger, out_dir: Path) -> CleanupReport:
+    """Download what finished, then delete every remote task of the run."""
+    report = CleanupReport()
+    known = {task.task_id: task for task in ledger.open_tasks()}
+    on_server: set[int] = set()
+    for task in await _tagged_tasks(client, ledger.run_id):
+        task_id = int(task["id"])
+        on_server.add(task_id)
+        row = known.get(task_id)
+        if row is not None and row.state not in FINAL_STATES:
+            await _save_if_finished(client, ledger, task, row.line, out_dir=out_dir, report=report)
+        await _delete(client, ledger if row is not None else None, task_id, report)
+    for task_id in set(known) - on_server:
+        ledger.task_deleted(task_id)  # the server no longer has it (purged or deleted)
+    return report
+
+
+async def _save_if_finished(
+    client: AtlasClient,
+    ledger: Ledger,
+    task: dict[str, Any],
+    line: int,
+    *,
+    out_dir: Path,
+    report: CleanupReport,
+) -> None:
+    update = classify(task)
+    if update.state in (State.NO_DATA, State.FAILED):
+        ledger.task_done(update.task_id, line, update.state, error=update.error_msg)
+        return
+    if update.state is not State.FINISHED or update.result_url is None:
+        ledger.set_state(line, State.CANCELLED, error="removed by cleanup before it finished")
+        return
+    try:
+        data = await client.download(update.result_url)
+        parse_result(data.decode("utf-8", "replace"), source=f"task {update.task_id}")
+    except (AtlasBatchError, ResultFileError) as exc:
+        ledger.task_done(update.task_id, line, State.FAILED, error=str(exc))
+        return
+    target = ledger.target(line)
+    path = out_dir / "lightcurves" / f"{safe_filename(target.name)}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
+    ledger.task_done(update.task_id, line, State.DOWNLOADED, path=str(path.relative_to(out_dir)))
+    report.downloaded += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A remote task carrying an atlasbatch tag that no local run knows."""
+
+    task_id: int
+    run_id: str
+    tag: str
+    state: State
+
+
+async def find_orphans(client: AtlasClient, known_runs: set[str]) -> dict[str, list[Orphan]]:
+    """The user's atlasbatch-tagged tasks whose run is unknown here, by run id."""
+    found: dict[str, list[Orphan]] = defaultdict(list)
+    async for task in client.iter_tasks():
+        run_id = run_id_of(task.get("comment"))
+        if run_id is not None and run_id not in known_runs:
+            state = classify(task).state
+            found[run_id].append(Orphan(int(task["id"]), run_id, str(task["comment"]), state))
+    return dict(found)
