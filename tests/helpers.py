@@ -29,6 +29,11 @@ def client_settings(emu: Emulator, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def fast(**config: Any) -> dict[str, Any]:
+    """Emulator overrides with time scaled for tests: limits per second, not per minute."""
+    return {"write_rate": "100/1s", "read_rate": "1000/1s", **config}
+
+
 def grid_targets(count: int, *, dec0: float = 10.0, name: str = "t") -> list[dict[str, object]]:
     """``count`` distinct positions ~0.1 deg apart (no two within the 1″ duplicate radius)."""
     return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from atlasbatch._config import Rate
@@ -22,7 +23,7 @@ class FakeClock:
 
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
 
 def window(rate: Rate, clock: FakeClock, margin: float = 0.0) -> SlidingWindow:
@@ -72,7 +73,7 @@ async def test_submissions_go_before_waiting_deletes() -> None:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(take, Priority.DELETE, "delete")
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         tg.start_soon(take, Priority.SUBMIT, "submit")
     assert order == ["submit", "delete"]
 

@@ -14,11 +14,21 @@ from atlasbatch import Session, State
 from atlasbatch._config import Rate
 from atlasbatch.testing import Emulator, Faults
 
-from .helpers import client_settings, grid_targets
+from .helpers import client_settings, fast, grid_targets
 
 pytestmark = pytest.mark.anyio
 
 Factory = Callable[..., Emulator]
+
+
+@pytest.fixture
+def emulator(atlas_emulator_factory: Factory) -> Factory:
+    """Emulators with limits per second (tests), unless a test sets its own."""
+
+    def make(**config: Any) -> Emulator:
+        return atlas_emulator_factory(**fast(**config))
+
+    return make
 
 
 async def run(emu: Emulator, targets: Any, **options: Any) -> Any:
@@ -34,9 +44,9 @@ def assert_clean(emu: Emulator, *, created: int) -> None:
 
 
 async def test_small_run_downloads_every_target_and_deletes_every_task(
-    atlas_emulator_factory: Factory, tmp_path: Path
+    emulator: Factory, tmp_path: Path
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.02, user_slots=4)
+    emu = emulator(task_seconds=0.02, user_slots=4)
     report = await run(emu, grid_targets(30), out_dir=tmp_path)
     assert [o.target.line for o in report.outcomes] == list(range(2, 32))
     assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
@@ -50,9 +60,9 @@ async def test_small_run_downloads_every_target_and_deletes_every_task(
 
 
 async def test_deletes_come_only_after_the_file_is_recorded(
-    atlas_emulator_factory: Factory, tmp_path: Path
+    emulator: Factory, tmp_path: Path
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.02, user_slots=2)
+    emu = emulator(task_seconds=0.02, user_slots=2)
     await run(emu, grid_targets(12), out_dir=tmp_path)
     db = sqlite3.connect(tmp_path / "atlasbatch.sqlite3")
     rows = db.execute(
@@ -63,8 +73,8 @@ async def test_deletes_come_only_after_the_file_is_recorded(
     assert all(deleted_at >= downloaded_at for _, deleted_at, downloaded_at in rows)
 
 
-async def test_thousand_targets_with_fast_tasks(atlas_emulator_factory: Factory) -> None:
-    emu = atlas_emulator_factory(
+async def test_thousand_targets_with_fast_tasks(emulator: Factory) -> None:
+    emu = emulator(
         task_seconds=0.005, user_slots=16, slots=16, write_rate="200/0.5s", read_rate="400/0.5s",
         observations_per_day=0.02,
     )  # fmt: skip
@@ -75,9 +85,9 @@ async def test_thousand_targets_with_fast_tasks(atlas_emulator_factory: Factory)
 
 
 async def test_adapts_when_the_server_allows_less_than_assumed(
-    atlas_emulator_factory: Factory,
+    emulator: Factory,
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.01, user_slots=8, write_rate="10/1s")
+    emu = emulator(task_seconds=0.01, user_slots=8, write_rate="10/1s")
     settings = client_settings(emu, write_rate=Rate(40, 1.0), batch_size=5)
     report = await run(emu, grid_targets(40), settings=settings)
     assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
@@ -87,10 +97,10 @@ async def test_adapts_when_the_server_allows_less_than_assumed(
 
 
 async def test_queue_cap_pauses_submission_without_failing(
-    atlas_emulator_factory: Factory,
+    emulator: Factory,
 ) -> None:
-    emu = atlas_emulator_factory(
-        task_seconds=0.002, user_slots=16, max_queued=500, write_rate="300/0.5s",
+    emu = emulator(
+        task_seconds=0.004, user_slots=1, max_queued=500, write_rate="300/0.5s",
         read_rate="600/0.5s", observations_per_day=0.02,
     )  # fmt: skip
     settings = client_settings(emu, max_queued=5000)  # the client believes in a larger cap
@@ -100,8 +110,8 @@ async def test_queue_cap_pauses_submission_without_failing(
     assert_clean(emu, created=1200)
 
 
-async def test_respecting_the_cap_means_no_rejection(atlas_emulator_factory: Factory) -> None:
-    emu = atlas_emulator_factory(
+async def test_respecting_the_cap_means_no_rejection(emulator: Factory) -> None:
+    emu = emulator(
         task_seconds=0.002, user_slots=16, max_queued=200, write_rate="300/0.5s",
         read_rate="600/0.5s", observations_per_day=0.02,
     )  # fmt: skip
@@ -112,9 +122,9 @@ async def test_respecting_the_cap_means_no_rejection(atlas_emulator_factory: Fac
 
 
 async def test_no_data_targets_end_as_no_data_and_are_deleted(
-    atlas_emulator_factory: Factory,
+    emulator: Factory,
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.01, user_slots=4)
+    emu = emulator(task_seconds=0.01, user_slots=4)
     targets = grid_targets(5) + grid_targets(5, dec0=-70.0, name="south")
     report = await run(emu, targets)
     states = {o.target.name: o.state for o in report.outcomes}
@@ -124,19 +134,22 @@ async def test_no_data_targets_end_as_no_data_and_are_deleted(
 
 
 async def test_server_errors_are_retried_without_duplicates(
-    atlas_emulator_factory: Factory,
+    emulator: Factory,
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.01, user_slots=4, faults=Faults(server_error_rate=0.25))
+    emu = emulator(task_seconds=0.01, user_slots=4, faults=Faults(server_error_rate=0.25))
     report = await run(emu, grid_targets(60), settings=client_settings(emu, batch_size=10))
     assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
-    assert emu.stats()["status_counts"].get("500", 0) + emu.stats()["status_counts"].get(
-        "502", 0
-    ) + emu.stats()["status_counts"].get("503", 0) > 0
+    assert (
+        emu.stats()["status_counts"].get("500", 0)
+        + emu.stats()["status_counts"].get("502", 0)
+        + emu.stats()["status_counts"].get("503", 0)
+        > 0
+    )
     assert_clean(emu, created=60)
 
 
-async def test_lost_post_responses_are_adopted_not_resent(atlas_emulator_factory: Factory) -> None:
-    emu = atlas_emulator_factory(
+async def test_lost_post_responses_are_adopted_not_resent(emulator: Factory) -> None:
+    emu = emulator(
         task_seconds=0.01, user_slots=4,
         faults=Faults(drop_after_commit_rate=0.5, drop_before_commit_rate=0.2),
     )  # fmt: skip
@@ -146,26 +159,26 @@ async def test_lost_post_responses_are_adopted_not_resent(atlas_emulator_factory
 
 
 async def test_expired_results_are_resubmitted_once_then_failed(
-    atlas_emulator_factory: Factory,
+    emulator: Factory,
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.01, user_slots=4, faults=Faults(expire_after=0.0))
+    emu = emulator(task_seconds=0.01, user_slots=4, faults=Faults(expire_after=0.0))
     report = await run(emu, grid_targets(4))
     assert {o.state for o in report.outcomes} == {State.FAILED}
     assert all("expired" in (o.error or "") for o in report.outcomes)
     assert_clean(emu, created=8)  # each target was asked exactly twice
 
 
-async def test_truncated_downloads_are_fetched_again(atlas_emulator_factory: Factory) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.01, user_slots=4, faults=Faults(truncate_rate=0.3))
+async def test_truncated_downloads_are_fetched_again(emulator: Factory) -> None:
+    emu = emulator(task_seconds=0.01, user_slots=4, faults=Faults(truncate_rate=0.3))
     report = await run(emu, grid_targets(20))
     assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
     assert_clean(emu, created=20)
 
 
 async def test_duplicates_are_queried_once_and_reported_per_row(
-    atlas_emulator_factory: Factory,
+    emulator: Factory,
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.01)
+    emu = emulator(task_seconds=0.01)
     rows = [{"name": "a", "ra": 10.0, "dec": 20.0}, {"name": "b", "ra": 10.0001, "dec": 20.0}]
     report = await run(emu, rows)
     assert [o.state for o in report.outcomes] == [State.DOWNLOADED, State.DOWNLOADED]

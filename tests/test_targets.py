@@ -78,6 +78,8 @@ def test_ra_forms(tmp_path: Path, ra: str, expected: float) -> None:
         ("-0:00:36", -0.01),
         ("+89:59:59.9", 89 + 59 / 60 + 59.9 / 3600),
         ("-23.381484", -23.381484),
+        ("\u221223.381484", -23.381484),  # a pasted minus sign
+        ("\u221205:02:03", -(5 + 2 / 60 + 3 / 3600)),
         ("89.99999", 89.99999),
         ("-89.99999", -89.99999),
     ],
@@ -91,8 +93,7 @@ def test_dec_forms(tmp_path: Path, dec: str, expected: float) -> None:
     hours=st.integers(0, 23),
     minutes=st.integers(0, 59),
     seconds=st.floats(0, 59.999, allow_nan=False).map(lambda s: round(s, 3)),
-    degrees=st.integers(-89, 89),
-    negative=st.booleans(),
+    signed_degrees=st.tuples(st.integers(0, 89), st.booleans()),
 )
 @settings(max_examples=60, deadline=None)
 def test_sexagesimal_matches_arithmetic(
@@ -100,10 +101,10 @@ def test_sexagesimal_matches_arithmetic(
     hours: int,
     minutes: int,
     seconds: float,
-    degrees: int,
-    negative: bool,
+    signed_degrees: tuple[int, bool],
 ) -> None:
-    sign = "-" if negative or degrees < 0 else "+"
+    degrees, negative = signed_degrees
+    sign = "-" if negative else "+"
     ra = f"{hours:02d}:{minutes:02d}:{seconds:06.3f}"
     dec = f"{sign}{abs(degrees):02d} {minutes:02d} {seconds:06.3f}"
     path = write(tmp_path_factory.mktemp("sexa"), f"name,ra,dec\nA,{ra},{dec}\n")
@@ -156,8 +157,8 @@ def test_canonical_name_wins_and_other_aliases_pass_through(tmp_path: Path) -> N
         ("name,RA,ra,dec", "all mean 'ra'"),
         ("name,ra,dec,comment,comment", "more than once"),
         ("target,object,ra,dec", "all mean 'name'"),
-        ("name,ra", "no dec column"),
-        ("name,dec", "no ra column"),
+        ("name,ra", "add a Dec column"),
+        ("name,dec", "add an RA column"),
         ("name,x,y", "no coordinate columns"),
         ("name;ra;dec", "separated by ';'"),
     ],
@@ -228,8 +229,16 @@ def test_keyword_defaults_fill_blank_cells(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("cell", "expected"),
-    [("true", True), ("TRUE", True), ("Yes", True), ("1", True), ("false", False)]
-    + [("no", False), ("0", False), ("", True)],
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("Yes", True),
+        ("1", True),
+        ("false", False),
+        ("no", False),
+        ("0", False),
+        ("", True),
+    ],
 )
 def test_use_reduced_values(tmp_path: Path, cell: str, expected: bool) -> None:
     text = f"name,ra,dec,use_reduced\nA,1,2,{cell}\n"
@@ -265,7 +274,7 @@ ROW_PROBLEMS = [
     # (cells for name,ra,dec,mjd_min,mjd_max,use_reduced,mpc, column, fragment)
     ("A,,10,,,,", "ra", "RA is missing"),
     ("A,10,,,,,", "dec", "Dec is missing"),
-    ("A,,,,,,", "ra", "no position"),
+    ("A,,,,,,", "ra", "no ra/dec and no mpc_name"),
     ("A,10,20,,,,Ceres", "mpc", "not both"),
     ("A,,20,,,,Ceres", "mpc", "not both"),
     ("A,nan,20,,,,", "ra", "NaN"),
@@ -296,6 +305,7 @@ ROW_PROBLEMS = [
     ("A,10,20,39999,,,", "mjd_min", "outside [40000, 100000]"),
     ("A,10,20,,0,,", "mjd_max", "outside"),
     ("A,10,20,,nan,,", "mjd_max", "not a finite number"),
+    ("A,10,20,,inf,,", "mjd_max", "not a finite number"),
     ("A,10,20,60000,59999,,", "mjd_max", "not after mjd_min 60000"),
     ("A,10,20,60000,60000,,", "mjd_max", "not after"),
     ("A,10,20,,,maybe,", "use_reduced", "not true/false"),
@@ -480,6 +490,15 @@ def test_dataframe_input() -> None:
     assert result.columns == ("mag", "n")
 
 
+def test_dataframe_float_flags_and_gaps() -> None:
+    frame = pd.DataFrame({"ra": [1.0, 2.0, 3.0], "dec": 0.0, "use_reduced": [1.0, np.nan, 0.0]})
+    assert [t.use_reduced for t in read_targets(frame, use_reduced=True).targets] == [
+        True,
+        True,
+        False,
+    ]
+
+
 def test_dataframe_problems_count_rows_from_line_two() -> None:
     frame = pd.DataFrame({"ra": [1.0, 400.0, 3.0], "dec": [0.0, 0.0, np.inf]})
     with pytest.raises(TargetFileError) as caught:
@@ -489,7 +508,7 @@ def test_dataframe_problems_count_rows_from_line_two() -> None:
 
 
 def test_records_input() -> None:
-    records = [
+    records: list[dict[str, object]] = [
         {"name": "A", "ra": "12:34:56.7", "dec": "+54:18:42"},
         {"name": "B", "ra": 1, "dec": 2, "comment": "late column"},
         {"name": "C", "mpc_name": "Pallas"},
@@ -515,7 +534,11 @@ def test_empty_dataframe() -> None:
 
 
 def test_wrong_types_in_records_are_row_problems() -> None:
-    records = [{"ra": [1, 2], "dec": 3}, {"ra": 1, "dec": {"x": 1}}, {"ra": 1.5, "dec": 2}]
+    records: list[dict[str, object]] = [
+        {"ra": [1, 2], "dec": 3},
+        {"ra": 1, "dec": {"x": 1}},
+        {"ra": 1.5, "dec": 2},
+    ]
     with pytest.raises(TargetFileError) as caught:
         read_targets(records)
     assert [(p.line, p.column) for p in caught.value.problems] == [(2, "ra"), (3, "dec")]
@@ -573,14 +596,14 @@ def test_multi_line_quoted_field_is_reported_at_its_first_line(tmp_path: Path) -
     text = 'name,ra,dec,comment\nA,1,2,"two\nlines"\nB,x,3,\n'
     problems = problems_of(tmp_path, text)
     assert [(line, col) for line, col, _ in problems] == [(2, "(row)"), (4, "ra")]
-    assert "lines 2–3" in problems[0][2]
+    assert "spans lines 2–3" in problems[0][2]
 
 
 def test_unbalanced_quote_does_not_swallow_rows_silently(tmp_path: Path) -> None:
     text = 'name,ra,dec,comment\nA,1,2,"oops\nB,3,4,\nC,5,6,\n'
     [(line, column, message)] = problems_of(tmp_path, text)
     assert (line, column) == (2, "(row)")
-    assert "lines 2–4" in message
+    assert "spans lines 2–4" in message
 
 
 def test_too_many_fields(tmp_path: Path) -> None:
@@ -594,7 +617,7 @@ def test_too_many_fields(tmp_path: Path) -> None:
         (2, "dec"),
         (4, "dec"),
     ]
-    assert "4 fields, the header has 3" in problems[0][2]
+    assert "4 fields but 3 columns" in problems[0][2]
 
 
 def test_example_file_parses_cleanly() -> None:

@@ -1,89 +1,130 @@
-"""``atlasbatch fetch``: a target file in, light curves and outcomes out, resumable."""
+"""``atlasbatch fetch``: a target file in, light curves and outcomes out, resumable.
+
+Run again with the same arguments to resume. ``--dry-run`` only counts; ``--since-last``
+starts a refresh generation that asks each target only for epochs after its stored ones.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import anyio
+from rich.console import Console
 
+from atlasbatch._cli_common import (
+    RunRecipe,
+    add_server_arguments,
+    catch_up,
+    drive,
+    finish_outputs,
+    make_view,
+    recipe_of,
+    settings_from_args,
+)
 from atlasbatch._client import AtlasClient
-from atlasbatch._config import PRODUCTION_URL, Rate, Settings
+from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
-from atlasbatch._finish import OutputOptions, write_outputs
-from atlasbatch._ledger import Ledger
-from atlasbatch._models import State
-from atlasbatch._pipeline import Pipeline, Progress
-from atlasbatch._rundir import open_run, record_targets
+from atlasbatch._dryrun import plan_run, render_plan
+from atlasbatch._exceptions import InputError
+from atlasbatch._progress import print_summary
+from atlasbatch._refresh import (
+    META_KEY,
+    MergingSaver,
+    apply_plan,
+    mark_complete,
+    plan_refresh,
+    settle_unchanged,
+    start_generation,
+)
+from atlasbatch._registry import register_run
+from atlasbatch._rundir import LEDGER_NAME, open_run, record_targets
 from atlasbatch._targets import TargetList, read_targets
 
-__all__ = ["add_fetch_arguments", "exit_code", "run_fetch", "settings_from_args"]
+__all__ = ["add_fetch_arguments", "run_fetch"]
 
 log = logging.getLogger("atlasbatch")
 
-ProgressView = Callable[[Pipeline], Coroutine[Any, Any, None]]
+FETCH_HELP = """\
+Fetch forced photometry for every row of TARGETS into the run directory DIR.
+
+TARGETS is a CSV (or TSV) with a name column and either ra/dec (decimal degrees, or
+sexagesimal with RA in hours) or mpc_name; optional mjd_min, mjd_max, use_reduced columns;
+any other column is passed through to the outputs. Every row is checked before anything is
+sent. The run is durable: run the same command again to resume after Ctrl-C, a crash or a
+reboot. DIR receives lightcurves/<name>.txt, outcomes.csv, photometry.parquet and plots.
+
+exit status: 0 every row downloaded or no_data; 1 some failed, were cancelled or invalid;
+2 bad usage or input (nothing sent); 130 interrupted (resume with the same command).
+"""
+
+FETCH_EPILOG = """\
+examples:
+  atlasbatch fetch targets.csv --dry-run          how many requests, how long; sends nothing
+  atlasbatch fetch targets.csv --out run1         fetch (and resume: run it again)
+  atlasbatch fetch targets.csv --out run1 --since-last
+                                                  later: only epochs after the stored ones
+  atlasbatch status run1                          where a run stands
+
+The token comes from --token-file, else $ATLAS_TOKEN, else `atlasbatch login`.
+"""
 
 
 def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``fetch`` (shared with ``demo`` where they make sense)."""
-    parser.add_argument("targets", help="CSV of targets: name, ra, dec (or mpc_name), mjd_min…")
-    parser.add_argument("--out", required=True, help="run directory (created; reused to resume)")
-    add_server_arguments(parser)
-    parser.add_argument("--mjd-min", type=float, help="default lower MJD (else whole history)")
-    parser.add_argument("--mjd-max", type=float, help="default upper MJD (else up to now)")
-    parser.add_argument("--reduced", action="store_true", help="photometry on reduced images")
+    """The options of ``fetch``."""
+    parser.add_argument("targets", metavar="TARGETS", help="CSV/TSV file of targets")
     parser.add_argument(
+        "--out", metavar="DIR", help="run directory (created; reused to resume); needed "
+        "unless --dry-run",
+    )  # fmt: skip
+    window = parser.add_argument_group("what to ask for")
+    window.add_argument(
+        "--mjd-min",
+        type=float,
+        metavar="MJD",
+        help="lower MJD for rows without one (default: the whole history)",
+    )
+    window.add_argument(
+        "--mjd-max",
+        type=float,
+        metavar="MJD",
+        help="upper MJD for rows without one (default: up to now)",
+    )
+    window.add_argument(
+        "--reduced",
+        action="store_true",
+        help="photometry on reduced images instead of difference images",
+    )
+    window.add_argument(
         "--keep-going",
         action="store_true",
         help="skip bad rows (reported as invalid) instead of refusing the file",
     )
-    parser.add_argument("--csv", action="store_true", help="also write photometry.csv")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG light curves")
-
-
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """Server, token and rate options."""
-    parser.add_argument(
-        "--base-url",
-        default=os.environ.get("ATLAS_BASE_URL", PRODUCTION_URL),
-        help="server base URL (default $ATLAS_BASE_URL or the production server)",
+    window.add_argument(
+        "--since-last", action="store_true",
+        help="refresh DIR: ask each target only for epochs after its last stored MJD and "
+        "merge them into its file (the previous ledger moves to DIR/history/)",
+    )  # fmt: skip
+    add_server_arguments(parser)
+    out = parser.add_argument_group("output and display")
+    out.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate TARGETS, print the requests and time needed; send nothing",
     )
-    parser.add_argument(
-        "--token-file",
-        help="file holding the API token (else $ATLAS_TOKEN "
-        "or the token saved by `atlasbatch login`)",
-    )
-    parser.add_argument("--write-rate", default="60/min", help="server write limit (60/min)")
-    parser.add_argument("--read-rate", default="600/min", help="server read limit (600/min)")
-    parser.add_argument("--max-queued", type=int, default=500, help="server queue cap (500)")
-    parser.add_argument(
-        "--task-seconds",
-        type=float,
-        default=60.0,
-        help="expected run time of one task before any is measured (60)",
-    )
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from the command line (rates in DRF syntax)."""
-    return Settings(
-        base_url=args.base_url,
-        write_rate=Rate.parse(args.write_rate),
-        read_rate=Rate.parse(args.read_rate),
-        max_queued=args.max_queued,
-        expected_task_seconds=args.task_seconds,
-        poll_min_interval=min(1.0, args.task_seconds / 4),
-    )
+    out.add_argument("--csv", action="store_true", help="also write photometry.csv")
+    out.add_argument("--no-plots", action="store_true", help="skip the PNG light curves")
+    out.add_argument(
+        "--progress", choices=("auto", "live", "plain"), default="auto",
+        help="live panel, plain log lines, or auto: live when stderr is a terminal",
+    )  # fmt: skip
 
 
 def load_targets(args: argparse.Namespace) -> TargetList:
-    """The validated target list of ``args``."""
+    """The validated target list of ``args`` (raises before anything is sent)."""
     return read_targets(
         args.targets,
         mjd_min=args.mjd_min,
@@ -93,87 +134,73 @@ def load_targets(args: argparse.Namespace) -> TargetList:
     )
 
 
-def exit_code(counts: dict[State, int]) -> int:
-    """0 when every row ended downloaded or no_data, 1 otherwise."""
-    bad = sum(counts.get(s, 0) for s in State if s not in (State.DOWNLOADED, State.NO_DATA))
-    return 0 if bad == 0 else 1
+def _dry_run(args: argparse.Namespace, targets: TargetList, settings: Settings) -> int:
+    refreshed = 0
+    if args.since_last and args.out and (Path(args.out) / LEDGER_NAME).exists():
+        plan = plan_refresh(Path(args.out), targets)
+        refreshed = len(plan.windows)
+        targets = apply_plan(targets, plan)
+    plan_text = render_plan(
+        plan_run(targets, settings), source=args.targets, settings=settings, refreshed=refreshed
+    )
+    print(plan_text)
+    return 0
 
 
-async def _watch_signals(scope: anyio.CancelScope, pipeline: Pipeline) -> None:
-    """First Ctrl-C/SIGTERM: stop and flush (in-flight writes finish); second: exit now."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            if pipeline.submitting:
-                pipeline.stop_submitting()
-                print(
-                    "\nstopping: finishing requests in flight; Ctrl-C again to quit now",
-                    file=sys.stderr,
-                )
-                scope.cancel()
-            else:
-                os._exit(130)  # the ledger is consistent after every transaction
-
-
-async def _log_progress(pipeline: Pipeline) -> None:
-    """Plain progress lines (for logs and non-terminals)."""
-    while True:
-        await anyio.sleep(10)
-        log.info("progress: %s", describe(pipeline.progress()))
-
-
-def describe(progress: Progress) -> str:
-    """One line: counts by state and what is left on the server."""
-    counts = ", ".join(f"{s.value} {n}" for s, n in progress.counts.items() if n)
-    return f"{counts}; tasks on server {progress.tasks_on_server}, deleted {progress.tasks_deleted}"
-
-
-async def _run(
-    args: argparse.Namespace,
-    targets: TargetList,
-    settings: Settings,
-    token: str,
-    view: ProgressView,
-) -> tuple[int, bool]:
-    out_dir = Path(args.out)
-    async with AtlasClient(token=token, settings=settings) as client:
-        with open_run(out_dir, base_url=settings.base_url) as ledger:
-            added = record_targets(ledger, targets)
-            log.info("%s: %d new rows, %d in the run", out_dir, added, len(ledger.lines()))
-            pipeline = Pipeline(client, ledger, out_dir=out_dir)
-            interrupted = True
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_watch_signals, tg.cancel_scope, pipeline)
-                tg.start_soon(view, pipeline)
-                await pipeline.run()
-                interrupted = False
-                tg.cancel_scope.cancel()
-            return _finish(args, ledger, out_dir, settings, interrupted=interrupted), interrupted
-
-
-def _finish(
-    args: argparse.Namespace,
-    ledger: Ledger,
-    out_dir: Path,
-    settings: Settings,
-    *,
-    interrupted: bool,
-) -> int:
-    options = OutputOptions(csv=args.csv, plots=not args.no_plots and not interrupted)
-    write_outputs(ledger, out_dir, server=settings.base_url, options=options)
-    return exit_code(ledger.counts())
-
-
-def run_fetch(args: argparse.Namespace, *, view: ProgressView | None = None) -> int:
+def run_fetch(args: argparse.Namespace) -> int:
     """Run ``fetch``; the exit code."""
     settings = settings_from_args(args)
     targets = load_targets(args)
+    if args.dry_run:
+        return _dry_run(args, targets, settings)
+    if not args.out:
+        raise InputError("fetch needs --out DIR, the run directory (or use --dry-run)")
     token = resolve_token(args.token_file)
-    code, interrupted = anyio.run(_run, args, targets, settings, token, view or _log_progress)
+    live = {"auto": None, "live": True, "plain": False}[args.progress]
+    recipe = recipe_of(settings, targets=os.path.abspath(args.targets))
+    code, interrupted = anyio.run(_fetch, args, targets, recipe, token, live)
     if interrupted:
         print(
             f"interrupted; resume with the same command: atlasbatch fetch {args.targets} "
-            f"--out {args.out}",
+            f"--out {args.out}" + (" --since-last" if args.since_last else ""),
             file=sys.stderr,
         )
         return 130
     return code
+
+
+async def _fetch(
+    args: argparse.Namespace,
+    targets: TargetList,
+    recipe: RunRecipe,
+    token: str,
+    live: bool | None,
+) -> tuple[int, bool]:
+    out_dir = Path(args.out)
+    settings = settings_from_args(args, recipe)
+    async with AtlasClient(token=token, settings=settings) as client:
+        with open_run(out_dir, base_url=settings.base_url) as opened:
+            ledger, targets = start_generation(
+                out_dir, opened, targets, base_url=settings.base_url, since_last=args.since_last
+            )
+            try:
+                added = record_targets(ledger, targets)
+                complete = mark_complete(ledger)
+                recipe.store(ledger)
+                register_run(ledger.run_id, folder=out_dir, server=settings.base_url)
+                log.info("%s: run %s, %d new rows, %d in all%s", out_dir, ledger.run_id, added,
+                         len(ledger.lines()),
+                         f", {complete} already complete" if complete else "")  # fmt: skip
+                refresh = ledger.meta(META_KEY) is not None
+                view = make_view(settings=settings, title=f"atlasbatch → {out_dir}", live=live)
+                saver = MergingSaver(out_dir) if refresh else None
+                await catch_up(client, ledger)
+                interrupted = await drive(client, ledger, out_dir, view=view, saver=saver)
+                settle_unchanged(ledger, out_dir)
+                code = finish_outputs(ledger, out_dir, server=settings.base_url, csv=args.csv,
+                                      plots=not args.no_plots and not interrupted)  # fmt: skip
+                print_summary(Console(), ledger, out_dir)
+            finally:
+                if ledger is not opened:
+                    ledger.close()
+    return code, interrupted

@@ -354,6 +354,8 @@ class Pipeline:
             if update.state is State.FINISHED and update.result_url:
                 book.downloading += 1
                 await self._down_tx.send((update.task_id, line, update.result_url))
+            elif update.state is State.FINISHED:
+                await self._result_gone(update.task_id, line)
             else:
                 await self._finished_without_file(update, line)
         if changes:

@@ -46,10 +46,9 @@ def classify(task: dict[str, Any]) -> TaskUpdate:
     if error:
         state = State.NO_DATA if str(error).strip() == NO_DATA else State.FAILED
         return TaskUpdate(task_id, state, None, str(error), runtime_s)
+    # Finished without error but no result_url: the file is gone (expired); the caller decides.
     url = task.get("result_url")
-    if not url:  # finished, no error, no file: treat as a failure the user can see
-        return TaskUpdate(task_id, State.FAILED, None, "finished without a result file", runtime_s)
-    return TaskUpdate(task_id, State.FINISHED, str(url), None, runtime_s)
+    return TaskUpdate(task_id, State.FINISHED, str(url) if url else None, None, runtime_s)
 
 
 class PollPacer:

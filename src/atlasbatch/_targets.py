@@ -54,8 +54,8 @@ _ALIASES: Final = {
 MJD_LOWEST: Final = 40000.0
 MJD_HIGHEST: Final = 100000.0
 DUPLICATE_RADIUS_ARCSEC: Final = 1.0
-_BOOLS: Final = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-_BOOLS_EXTRA: Final = {"1.0": True, "0.0": False}  # what a float column holding 1/0 becomes
+# "1.0"/"0.0": what a DataFrame column of 1/0 with a gap (so float) turns into.
+_BOOLS: Final = {"true": 1, "yes": 1, "1": 1, "1.0": 1, "false": 0, "no": 0, "0": 0, "0.0": 0}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a line break would split a radeclist line
 _BINARY: Final = {
     b"PK\x03\x04": "a ZIP archive (an .xlsx workbook?)",
@@ -142,10 +142,16 @@ def read_targets(
 ) -> TargetList:
     """Read and validate a target list: a CSV/TSV path, a DataFrame or an iterable of records.
 
-    ``mjd_min``/``mjd_max``/``use_reduced`` are the defaults for rows that leave those
-    columns blank. Bad rows raise :class:`TargetFileError` listing every problem, unless
-    ``keep_going`` is true: then they are returned in ``invalid``. Structural problems
-    (unreadable file, no coordinate columns, no rows) raise :class:`InputError`.
+    Headers match case-insensitively with aliases (``_ALIASES``); other columns pass
+    through as text. RA/Dec are decimal degrees or three-field sexagesimal (RA in hours);
+    RA must lie in [0, 360] (360 becomes 0), Dec strictly inside (-90, 90). A row has
+    ra+dec or mpc_name. ``mjd_min``/``mjd_max``/``use_reduced`` are the defaults for
+    blank cells. Rows within 1" (or with the same mpc_name) and the same window are one
+    query; a name may repeat only for the same query.
+
+    Bad rows raise :class:`TargetFileError` listing every problem, unless ``keep_going``
+    is true: then they are returned in ``invalid``. Structural problems (unreadable file,
+    no coordinate columns, no rows) and bad options raise :class:`InputError`.
     """
     _check_options(mjd_min, mjd_max, use_reduced, keep_going)
     t = _load(source)
@@ -153,9 +159,8 @@ def read_targets(
     rows = _Rows(_names(t), *_positions(t), _windows(t, mjd_min, mjd_max, use_reduced))
     same_name = _check_names(t, rows)
     if t.problems and not keep_going:
-        raise TargetFileError(
-            [p for i in sorted(t.problems) for p in t.problems[i]], source=t.source
-        )
+        problems = [p for i in sorted(t.problems) for p in t.problems[i]]
+        raise TargetFileError(problems, source=t.source)
     valid = [i for i in range(len(t.lines)) if i not in t.problems]
     rep = _representatives(valid, rows, same_name)
     ras, decs, w = rows.ra.tolist(), rows.dec.tolist(), rows.windows
@@ -191,9 +196,7 @@ def _check_options(lo: object, hi: object, reduced: object, keep_going: object) 
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             raise InputError(f"{label} must be a finite number (an MJD) or None, not {value!r}")
         if not MJD_LOWEST <= float(value) <= MJD_HIGHEST:
-            raise InputError(
-                f"{label}={value!r} is not an MJD in [{MJD_LOWEST:g}, {MJD_HIGHEST:g}]"
-            )
+            raise InputError(f"{label}={value!r} is outside [{MJD_LOWEST:g}, {MJD_HIGHEST:g}]")
     if isinstance(lo, Real) and isinstance(hi, Real) and float(hi) <= float(lo):
         raise InputError(f"mjd_max ({hi!r}) must be greater than mjd_min ({lo!r})")
     for label, flag in (("use_reduced", reduced), ("keep_going", keep_going)):
@@ -263,7 +266,7 @@ def _decode(data: bytes, source: str) -> str:
         raise InputError(f"{source}: the file is UTF-16 (or UTF-32) text; save it as UTF-8")
     if (nul := data.find(b"\x00")) >= 0:
         line = data.count(b"\n", 0, nul) + 1
-        raise InputError(f"{source}: line {line} has a NUL byte: binary data, not CSV text")
+        raise InputError(f"{source}: line {line} has a NUL byte: binary (or UTF-16), not CSV")
     try:
         return data.decode("utf-8-sig")  # drops the BOM of Excel's "CSV UTF-8"
     except UnicodeDecodeError as exc:
@@ -291,15 +294,13 @@ def _split(text: str, delimiter: str, source: str) -> _Table:
                 continue
             if last > start:
                 odd.append(
-                    (len(rows), f"a quoted field runs over lines {start}–{last} (a missing '\"'?)")
+                    (len(rows), f"a quoted field spans lines {start}–{last}: a missing '\"'?")
                 )
             if len(record) > width and "".join(record[width:]).strip():
-                odd.append(
-                    (
-                        len(rows),
-                        f"{len(record)} fields, the header has {width}: quote {delimiter!r}",
-                    )
+                message = (
+                    f"{len(record)} fields but {width} columns: quote values with {delimiter!r}"
                 )
+                odd.append((len(rows), message))
             rows.append(record if len(record) == width else (record + [""] * width)[:width])
             lines.append(start)
     except csv.Error as exc:  # e.g. a field beyond csv's size limit
@@ -333,15 +334,14 @@ def _resolve_columns(t: _Table) -> list[int]:
         if chosen:
             t.index[name] = chosen[0]
     if ("ra" in t.index) != ("dec" in t.index):
-        lack = "ra" if "dec" in t.index else "dec"
+        have, lack, what = ("dec", "ra", "an RA") if "dec" in t.index else ("ra", "dec", "a Dec")
         raise InputError(
-            f"{t.source}: no {lack} column ({', '.join(_ALIASES[lack])}) for the other one"
+            f"{t.source}: column {t.headers[t.index[have]]!r} has no partner: add {what} "
+            f"column (named one of {', '.join(_ALIASES[lack])})"
         )
     if "ra" not in t.index and "mpc_name" not in t.index:
         seps = [d for d in ";\t|," if len(t.headers) == 1 and d in t.headers[0]]
-        hint = (
-            f"; separated by {seps[0]!r}? Only ',' (.csv) and tab (.tsv) are read" if seps else ""
-        )
+        hint = f"; separated by {seps[0]!r}? Only ',' (.csv) and tab (.tsv) work" if seps else ""
         raise InputError(
             f"{t.source}: no coordinate columns: need ra and dec (or mpc_name); "
             f"the columns are {t.headers}{hint}"
@@ -393,6 +393,7 @@ def _sexagesimal(text: str, is_ra: bool) -> tuple[str, str]:
 
 def _angles(texts: list[str], is_ra: bool) -> tuple[Floats, dict[int, str]]:
     """Degrees per cell (NaN where blank or bad) and the message for each bad cell."""
+    texts = [s.replace("\u2212", "-") for s in texts]  # the minus sign of pasted web pages
     values, errors = _numbers(texts), {}
     what = "RA" if is_ra else "Dec"
     rows, sexa = [], []
@@ -449,11 +450,7 @@ def _positions(t: _Table) -> tuple[Floats, Floats, list[str | None]]:
         elif has_ra != has_dec:
             t.problem(i, "dec" if has_ra else "ra", f"{'Dec' if has_ra else 'RA'} is missing")
         elif not has_ra:
-            t.problem(
-                i,
-                "ra" if "ra" in t.index else "mpc_name",
-                "no position: give ra and dec, or mpc_name",
-            )
+            t.problem(i, "ra" if "ra" in t.index else "mpc_name", "no ra/dec and no mpc_name")
         if i in ra_errors:
             t.problem(i, "ra", ra_errors[i])
         if i in dec_errors:
@@ -468,7 +465,8 @@ def _mjds(t: _Table, name: str) -> tuple[Floats, set[int]]:
     for i in np.flatnonzero(~np.isfinite(values)).tolist():
         if not texts[i]:
             continue
-        text, bad = _show(texts[i]), bad | {i}
+        text = _show(texts[i])
+        bad.add(i)
         message = f"{name} {text} is not a number (an MJD such as 60000.5)"
         if np.isinf(values[i]) or _is_nan_text(texts[i]):
             message = f"{name} {text} is not a finite number"
@@ -480,9 +478,10 @@ def _mjds(t: _Table, name: str) -> tuple[Floats, set[int]]:
                 pass
         t.problem(i, name, message)
     with np.errstate(invalid="ignore"):
-        out = (values < MJD_LOWEST) | (values > MJD_HIGHEST)
+        out = np.isfinite(values) & ((values < MJD_LOWEST) | (values > MJD_HIGHEST))
     for i in np.flatnonzero(out).tolist():
-        value, bad = float(values[i]), bad | {i}
+        value = float(values[i])
+        bad.add(i)
         hint = f"; if a JD, the MJD is {value - 2400000.5:.5f}" if 2.44e6 < value < 2.5e6 else ""
         t.problem(
             i, name, f"{name} {value:.10g} is outside [{MJD_LOWEST:g}, {MJD_HIGHEST:g}]{hint}"
@@ -506,7 +505,7 @@ def _windows(t: _Table, lo: float | None, hi: float | None, reduced: bool) -> li
             t.problem(i, "mjd_max", f"mjd_max {b:.10g} is not after mjd_min {a:.10g}{origin}")
     flags = [reduced] * len(t.lines)
     for i, text in enumerate(t.cells("use_reduced")):
-        if text and (flag := (_BOOLS | _BOOLS_EXTRA).get(text.lower())) is None:
+        if text and (flag := _BOOLS.get(text.lower())) is None:
             t.problem(i, "use_reduced", f"use_reduced {_show(text)} is not true/false/yes/no/1/0")
         elif text:
             flags[i] = bool(flag)
@@ -546,21 +545,13 @@ def _check_names(t: _Table, rows: _Rows) -> dict[int, int]:
         j = owner.setdefault(name, i)
         if j == i or i in t.problems:
             continue  # a first use, or a row that is already bad: nothing to compare
+        used = f"name {_show(name)} is already used by line {t.lines[j]}"
         if j in t.problems:
-            t.problem(
-                i,
-                "name",
-                f"name {_show(name)} is also used by line {t.lines[j]}, which has problems",
-            )
+            t.problem(i, "name", f"{used}, which has problems")
         elif _same_query(rows, i, j):
             same[i] = j
         else:
-            t.problem(
-                i,
-                "name",
-                f"name {_show(name)} is already used by line {t.lines[j]} for "
-                "another position or MJD window; names must be distinct",
-            )
+            t.problem(i, "name", f"{used} for another position or window; names must differ")
     return same
 
 

@@ -1,7 +1,9 @@
-"""The ``atlasbatch`` command line: fetch, emulator (and more subcommands).
+"""The ``atlasbatch`` command line (also ``python -m atlasbatch``).
 
-Exit codes: 0 every target downloaded or no_data; 1 some failed, were cancelled or invalid;
-2 bad usage or input (nothing sent); 130 interrupted (resume with the same command).
+Commands: demo, login, fetch, status, cancel, cleanup, emulator. Errors are one sentence on
+stderr. Exit codes: 0 success (for fetch: every row downloaded or no_data); 1 some targets
+failed, were cancelled or invalid, or the server refused; 2 bad usage or input (nothing
+sent); 130 interrupted (resume with the same command).
 """
 
 from __future__ import annotations
@@ -9,50 +11,158 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from atlasbatch import __version__
-from atlasbatch._cli_fetch import add_fetch_arguments, run_fetch
-from atlasbatch._exceptions import AtlasBatchError, InputError, RunError
+from atlasbatch._cli_cleanup import (
+    CANCEL_HELP,
+    CLEANUP_HELP,
+    add_cancel_arguments,
+    add_cleanup_arguments,
+    run_cancel,
+    run_cleanup,
+)
+from atlasbatch._cli_demo import DEMO_HELP, add_demo_arguments, run_demo
+from atlasbatch._cli_fetch import FETCH_EPILOG, FETCH_HELP, add_fetch_arguments, run_fetch
+from atlasbatch._cli_login import LOGIN_HELP, add_login_arguments, run_login
+from atlasbatch._cli_status import STATUS_HELP, add_status_arguments, run_status
+from atlasbatch._exceptions import (
+    AtlasBatchError,
+    AuthenticationError,
+    InputError,
+    RunError,
+    TransportError,
+)
 
 __all__ = ["build_parser", "main"]
+
+Command = Callable[[argparse.Namespace], int]
+
+DESCRIPTION = """\
+Fetch ATLAS forced photometry for many targets, within the server's limits, durably.
+
+Start with `atlasbatch demo` (no account needed), then `atlasbatch login` and
+`atlasbatch fetch TARGETS.csv --out DIR`. `atlasbatch COMMAND --help` explains each command.
+"""
+
+_COMMANDS: tuple[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], Command], ...] = (
+    ("demo", "try everything against a local emulated server", DEMO_HELP,
+     add_demo_arguments, run_demo),
+    ("login", "save your API token (asks for username and password)", LOGIN_HELP,
+     add_login_arguments, run_login),
+    ("fetch", "fetch light curves for a target file (resumable)", FETCH_HELP,
+     add_fetch_arguments, run_fetch),
+    ("status", "show where a run stands", STATUS_HELP, add_status_arguments, run_status),
+    ("cancel", "cancel a run's queued and running tasks", CANCEL_HELP,
+     add_cancel_arguments, run_cancel),
+    ("cleanup", "download what finished and delete a run's tasks; find orphans", CLEANUP_HELP,
+     add_cleanup_arguments, run_cleanup),
+)  # fmt: skip
+_HANDLER_MARK = "_atlasbatch_cli"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="atlasbatch",
-        description="Fetch ATLAS forced photometry for many targets, within the server's limits.",
-    )
+        prog="atlasbatch", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"atlasbatch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="more log lines")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    fetch = commands.add_parser("fetch", help="fetch light curves for a target file (resumable)")
-    add_fetch_arguments(fetch)
-    commands.add_parser("emulator", help="run the offline server emulator (see --help)",
-                        add_help=False)  # fmt: skip
+    for name, summary, text, add_arguments, run in _COMMANDS:
+        sub = commands.add_parser(
+            name, help=summary, description=text,
+            epilog=FETCH_EPILOG if name == "fetch" else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    commands.add_parser(
+        "emulator", help="run the emulated server on loopback (see `atlasbatch emulator --help`)",
+        add_help=False,
+    )  # fmt: skip
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``atlasbatch`` command."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["emulator"]:
-        # Imported here: the emulator pulls in starlette and uvicorn, which fetch never needs.
-        from atlasbatch.testing._cli import main as emulator_main  # noqa: PLC0415
+def _configure_logging(*, verbose: bool) -> None:
+    """Library log lines on stderr: through rich on a terminal (so they print above the
+    live panel), plain with timestamps otherwise."""
+    logger = logging.getLogger("atlasbatch")
+    for handler in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
+        logger.removeHandler(handler)
+    new: logging.Handler
+    if sys.stderr.isatty():
+        from rich.console import Console  # noqa: PLC0415
+        from rich.logging import RichHandler  # noqa: PLC0415
 
-        return emulator_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+        new = RichHandler(console=Console(stderr=True), show_path=False)
+    else:
+        new = logging.StreamHandler(sys.stderr)
+        new.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    setattr(new, _HANDLER_MARK, True)
+    logger.addHandler(new)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _leaf_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The first atlasbatch error (or KeyboardInterrupt) inside nested task-group errors."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found = _leaf_error(exc)
+            if found is not None:
+                return found
+        elif isinstance(exc, AtlasBatchError | KeyboardInterrupt):
+            return exc
+    return None
+
+
+def _explain(exc: AtlasBatchError) -> tuple[str, int]:
+    """One sentence and the exit code for an error."""
+    if isinstance(exc, InputError | RunError):
+        return str(exc), 2
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"the server refused the token ({exc.detail or exc.status}); run `atlasbatch login` "
+            "again, or check $ATLAS_TOKEN / --token-file",
+            1,
+        )
+    if isinstance(exc, TransportError):
+        return f"cannot reach the server: {exc}", 1
+    return str(exc), 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    run: Command = args.run
     try:
-        return run_fetch(args)
-    except (InputError, RunError) as exc:
-        print(f"atlasbatch: {exc}", file=sys.stderr)
-        return 2
+        return run(args)
+    except BaseExceptionGroup as group:
+        leaf = _leaf_error(group)
+        if leaf is None:
+            raise
+        raise leaf from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``atlasbatch`` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["emulator"]:
+            # Imported here: the emulator pulls in starlette and uvicorn; fetch never needs them.
+            from atlasbatch.testing._cli import main as emulator_main  # noqa: PLC0415
+
+            return emulator_main(argv[1:])
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error (already printed)
+        return exit_.code if isinstance(exit_.code, int) else 0
+    _configure_logging(verbose=args.verbose)
+    try:
+        return _run(args)
     except AtlasBatchError as exc:
-        print(f"atlasbatch: {exc}", file=sys.stderr)
-        return 1
+        message, code = _explain(exc)
+        print(f"atlasbatch: {message}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("\natlasbatch: interrupted", file=sys.stderr)
+        return 130

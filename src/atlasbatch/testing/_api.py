@@ -99,7 +99,9 @@ def _basic_user(parts: list[str], store: Store) -> User:
     try:
         decoded = base64.b64decode(parts[1], validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise _unauthorized("Invalid basic header. Credentials not correctly base64 encoded.") from None
+        raise _unauthorized(
+            "Invalid basic header. Credentials not correctly base64 encoded."
+        ) from None
     username, _, password = decoded.partition(":")
     user = store.user_for_password(username, password)
     if user is None:

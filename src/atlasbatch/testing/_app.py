@@ -29,7 +29,7 @@ from ._listing import list_tasks
 from ._radeclist import split_radeclist
 from ._store import Store
 from ._tasks import Task, User
-from ._validation import BadRequest, validate_task
+from ._validation import BadRequestError, validate_task
 
 __all__ = ["PREFIX", "create_app"]
 
@@ -118,7 +118,7 @@ class Views:
                 raise _not_allowed(method)
             except ApiError as exc:
                 return exc.response
-            except BadRequest as exc:
+            except BadRequestError as exc:
                 return json_response(exc.body, 400)
 
     def _list(self, request: Request, user: User | None) -> Response:
@@ -174,7 +174,7 @@ class Views:
                 return self._task_action(request, body, user, now, task_id)
             except ApiError as exc:
                 return exc.response
-            except BadRequest as exc:
+            except BadRequestError as exc:
                 return json_response(exc.body, 400)
 
     def _task_action(

@@ -13,8 +13,8 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
 from decimal import Decimal, InvalidOperation
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -26,8 +26,8 @@ __all__ = [
     "get_value",
 ]
 
-JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]"
-FieldValue: TypeAlias = None | bool | float | str | Decimal
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+FieldValue: TypeAlias = bool | float | str | Decimal | None
 
 
 class _Missing:
@@ -147,9 +147,10 @@ def _check_decimal_precision(number: Decimal, *, max_digits: int, max_places: in
         raise FieldError([f"Ensure that there are no more than {max_digits} digits in total."])
     if places > max_places:
         raise FieldError([f"Ensure that there are no more than {max_places} decimal places."])
-    if whole > max_digits - max_places:
+    whole_max = max_digits - max_places
+    if whole > whole_max:
         raise FieldError(
-            [f"Ensure that there are no more than {max_digits - max_places} digits before the decimal point."]
+            [f"Ensure that there are no more than {whole_max} digits before the decimal point."]
         )
 
 

@@ -153,7 +153,9 @@ def _position(job: Job, source: _Source, mjd: float) -> tuple[float, float]:
     ra0 = _unit(job.seed, 1) * 360.0
     dec0 = -20.0 + 40.0 * _unit(job.seed, 2)
     days = mjd - SURVEY_START_MJD
-    return (ra0 + source.ra_rate * days) % 360.0, max(-89.0, min(89.0, dec0 + source.dec_rate * days))
+    return (ra0 + source.ra_rate * days) % 360.0, max(
+        -89.0, min(89.0, dec0 + source.dec_rate * days)
+    )
 
 
 def _row(job: Job, source: _Source, exposure: tuple[float, int, int, int]) -> str:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from ._api import ApiError, detail_response
 from ._fields import JsonValue
-from ._pagination import InvalidCursor, paginate, page_size
+from ._pagination import InvalidCursorError, page_size, paginate
 from ._store import Store
 from ._tasks import Task, User
 
@@ -80,7 +80,7 @@ def list_tasks(store: Store, user: User, request: Request) -> JsonValue:
             base_url=base_url,
             cursor=query.get("cursor"),
         )
-    except InvalidCursor:
+    except InvalidCursorError:
         raise ApiError(detail_response(404, "Invalid cursor")) from None
     return {
         "next": page.next,

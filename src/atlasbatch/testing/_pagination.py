@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-__all__ = ["InvalidCursor", "Page", "paginate", "page_size"]
+__all__ = ["InvalidCursorError", "Page", "page_size", "paginate"]
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 6
@@ -23,7 +23,7 @@ MAX_PAGE_SIZE = 100
 OFFSET_CUTOFF = 1000
 
 
-class InvalidCursor(Exception):
+class InvalidCursorError(Exception):
     """DRF answers 404 ``{"detail": "Invalid cursor"}``."""
 
 
@@ -61,7 +61,9 @@ def _replace_query(url: str, key: str, value: str | None) -> str:
         params.pop(key, None)
     else:
         params[key] = [value]
-    return urlunsplit((scheme, netloc, path, urlencode(sorted(params.items()), doseq=True), fragment))
+    return urlunsplit(
+        (scheme, netloc, path, urlencode(sorted(params.items()), doseq=True), fragment)
+    )
 
 
 def _decode(encoded: str | None) -> _Cursor | None:
@@ -73,9 +75,9 @@ def _decode(encoded: str | None) -> _Cursor | None:
         offset = int(tokens.get("o", ["0"])[0])
         reverse = bool(int(tokens.get("r", ["0"])[0]))
     except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidCursor from None
+        raise InvalidCursorError from None
     if offset < 0:
-        raise InvalidCursor
+        raise InvalidCursorError
     position = tokens.get("p", [None])[0]
     return _Cursor(min(offset, OFFSET_CUTOFF), reverse, position)
 
@@ -108,32 +110,47 @@ class _Paginator(Generic[T]):
             return inclusive
         return mine > position if self.descending else mine < position
 
+    def _count_before(self, position: float, *, inclusive: bool) -> int:
+        return sum(1 for row in self.rows if self.before(row, position, inclusive=inclusive))
+
+    def _beyond(self, rows: list[T], position: float, *, reverse: bool) -> list[T]:
+        """DRF's ``__lt``/``__gt`` filter: a reverse cursor reads the rows strictly before the
+        position, a forward one the rows strictly after it."""
+        return [row for row in rows if self.before(row, position, inclusive=not reverse) is reverse]
+
+    def _first_position(
+        self, position: float | None, offset: int, *, reverse: bool, page_length: int
+    ) -> int:
+        """``pagefirsttaskposition``: how many rows come before the page."""
+        if reverse:
+            # the page ends `offset` rows before the position (or before the end)
+            if position is None:
+                before = len(self.rows)
+            else:
+                before = self._count_before(position, inclusive=False)
+            return max(0, before - offset - page_length)
+        if position is None:
+            return offset
+        return offset + self._count_before(position, inclusive=True)
+
     def run(self, cursor: _Cursor | None) -> Page[T]:
-        offset, reverse, raw_position = (0, False, None) if cursor is None else (
-            cursor.offset, cursor.reverse, cursor.position)
+        offset, reverse, raw_position = (
+            (0, False, None) if cursor is None else (cursor.offset, cursor.reverse, cursor.position)
+        )
         position: float | None = None
         if raw_position is not None:
             try:
                 position = self.compare(raw_position)
             except ValueError:
-                raise InvalidCursor from None
+                raise InvalidCursorError from None
         ordered = list(reversed(self.rows)) if reverse else list(self.rows)
         if position is not None:
-            # a reverse cursor reads the rows strictly before the position, a forward one
-            # the rows strictly after it (DRF's __lt / __gt filter)
-            at = position
-            ordered = [r for r in ordered if self.before(r, at, inclusive=not reverse) is reverse]
+            ordered = self._beyond(ordered, position, reverse=reverse)
         results = ordered[offset : offset + self.size + 1]
         page = results[: self.size]
-        first = offset
-        if position is not None:
-            at = position
-            if reverse:
-                strictly = sum(1 for r in self.rows if self.before(r, at, inclusive=False))
-                first += max(0, strictly - len(page))
-            else:
-                first += sum(1 for r in self.rows if self.before(r, at, inclusive=True))
-        previous_is_top = position is not None and first <= self.size
+        first = self._first_position(position, offset, reverse=reverse, page_length=len(page))
+        # TaskPagination: a previous page that would start near the top is the top page itself
+        previous_is_top = (position is not None or offset > 0) and first <= self.size
         following = self.key(results[-1]) if len(results) > len(page) else None
         if reverse:
             page.reverse()
@@ -144,6 +161,7 @@ class _Paginator(Generic[T]):
             next_pos, prev_pos = following, raw_position
         state = _LinkState(cursor, page, has_next, has_previous, next_pos, prev_pos)
         nxt = self._next_link(state) if has_next else None
+        prev: str | None
         if has_previous and previous_is_top:
             prev = _replace_query(self.base_url, "cursor", None)
         else:
@@ -155,7 +173,8 @@ class _Paginator(Generic[T]):
             compare: str | None = self.key(s.page[-1])
         else:
             compare = s.next_position
-        offset, unique, position = 0, False, None
+        offset, unique = 0, False
+        position: str | None = None
         for row in reversed(s.page):
             position = self.key(row)
             if position != compare:
@@ -179,7 +198,8 @@ class _Paginator(Generic[T]):
             compare: str | None = self.key(s.page[0])
         else:
             compare = s.previous_position
-        offset, unique, position = 0, False, None
+        offset, unique = 0, False
+        position: str | None = None
         for row in s.page:
             position = self.key(row)
             if position != compare:

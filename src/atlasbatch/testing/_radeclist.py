@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from ._fields import FieldError, FieldValue
-from ._validation import BadRequest, validate_mpc_name
+from ._validation import BadRequestError, validate_mpc_name
 
 __all__ = ["MAX_LINES", "dec_to_degrees", "ra_to_degrees", "split_radeclist"]
 
@@ -80,8 +80,8 @@ def dec_to_degrees(value: object) -> float:
     return float(f"{value_deg:0.{precision}f}")
 
 
-def _radeclist_error(message: str) -> BadRequest:
-    return BadRequest({"radeclist": message})
+def _radeclist_error(message: str) -> BadRequestError:
+    return BadRequestError({"radeclist": message})
 
 
 def _split_columns(line: str) -> list[str]:
@@ -101,7 +101,7 @@ def _explicit_target(data: Mapping[str, object]) -> Row | None:
         row["ra"] = ra_to_degrees(row["ra"])
         row["dec"] = dec_to_degrees(row["dec"])
     except CoordinateError as err:
-        raise BadRequest({"ra": f"Could not parse RA/Dec: {err}"}) from err
+        raise BadRequestError({"ra": f"Could not parse RA/Dec: {err}"}) from err
     del row["radeclist"]
     return row
 
@@ -113,7 +113,7 @@ def _mpc_row(data: Mapping[str, object], line: str, index: int) -> Row:
     try:
         validate_mpc_name(name, prefix=f"Error on line {index}: ", field="radeclist")
     except FieldError as exc:
-        raise BadRequest(exc.detail) from exc
+        raise BadRequestError(exc.detail) from exc
     row = dict(data)
     row.update(mpc_name=name, ra=None, dec=None)
     return row

@@ -8,8 +8,11 @@ depends only on the request times and the seed, never on thread scheduling.
 
 Ordering is the real ``calculate_queue_positions``: round-robin passes taking at most one task
 per user; the most recently started unfinished task gets position 0; in the first pass only
-users with a higher user id than that task's owner take part; later passes go by user id. The
-dispatcher picks the lowest-positioned waiting task whose user has a free per-user slot.
+users with a higher user id than that task's owner take part (when nothing is running, the owner
+of the task started last: the server dispatches from positions numbered while it ran); later
+passes go by user id. The dispatcher picks the lowest-positioned waiting task whose user has a
+free per-user slot. Positions are recomputed on demand (cached until the queue changes), so
+they are always current, where the server renumbers every few seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import replace
 from typing import Literal
 
 from ._clock import Clock
-from ._config import EmulatorConfig, Faults
+from ._config import EmulatorConfig
 from ._lightcurve import Job, has_data
 from ._stats import Stats
 from ._tasks import Task
@@ -63,6 +66,7 @@ class Runner:
         self._events: list[tuple[float, int, EventKind, int]] = []
         self._sequence = itertools.count()
         self._positions: dict[int, int] | None = None
+        self._last_started_user: int | None = None
         self._duration_rng = random.Random(config.seed)
         self._lose_rng = random.Random(config.seed + 1)
 
@@ -103,9 +107,16 @@ class Runner:
 
     # -- ordering -------------------------------------------------------------------------
 
-    def _latest_started(self) -> Task | None:
+    def _latest_started(self) -> tuple[Task | None, int | None]:
+        """The unfinished task started last, and the user the round-robin pass starts after.
+
+        Without any started unfinished task, the pass still starts after the user whose task
+        started last: on the server the positions used for the next dispatch were numbered
+        while that task was running, so finishing it does not send the queue back to user 1.
+        """
         started = itertools.chain(self._running.values(), self._requeued.values())
-        return max(started, key=lambda t: (t.started_at or 0.0, t.id), default=None)
+        latest = max(started, key=lambda t: (t.started_at or 0.0, t.id), default=None)
+        return latest, self._last_started_user if latest is None else latest.user.id
 
     def _unfinished_by_user(self) -> dict[int, list[Task]]:
         groups: dict[int, list[Task]] = {uid: list(line) for uid, line in self._waiting.items()}
@@ -118,10 +129,10 @@ class Runner:
     def positions(self) -> dict[int, int]:
         """``queuepos`` of every unfinished task (0 = the running task started last)."""
         if self._positions is None:
-            latest = self._latest_started()
+            latest, pivot = self._latest_started()
             keyed: list[tuple[int, int, int]] = []
             for uid, tasks in self._unfinished_by_user().items():
-                shift = 0 if latest is None or uid > latest.user.id else 1
+                shift = 0 if pivot is None or uid > pivot else 1
                 rest = [t for t in tasks if t is not latest]
                 keyed.extend((shift + j, uid, t.id) for j, t in enumerate(rest))
             keyed.sort()
@@ -133,7 +144,7 @@ class Runner:
         return self._positions
 
     def _next_candidate(self) -> Task | None:
-        latest = self._latest_started()
+        latest, pivot = self._latest_started()
         best: tuple[int, int] | None = None
         chosen: Task | None = None
         for uid, line in self._waiting.items():
@@ -142,7 +153,7 @@ class Runner:
             head = line[0]
             if head is latest:
                 return head
-            shift = 0 if latest is None or uid > latest.user.id else 1
+            shift = 0 if pivot is None or uid > pivot else 1
             ahead = sum(1 for t in self._running.values() if t.user.id == uid and t.id < head.id)
             if latest is not None and latest.user.id == uid and latest.id < head.id:
                 ahead -= 1
@@ -182,6 +193,7 @@ class Runner:
         jitter = self.config.task_jitter * (2.0 * self._duration_rng.random() - 1.0)
         duration = max(0.0, self.config.task_seconds * (1.0 + jitter))
         fields = task.fields
+        self._last_started_user = task.user.id
         task.state = "running"
         task.started_at = self.time
         task.starttimestamp = self._clock.epoch_seconds(self.time)

@@ -143,6 +143,8 @@ def serialize_task(
         "result_imagezip_url": None,
         "userqueuedtasks_on_submit": task.userqueuedtasks_on_submit,
         "waittime": _seconds_between(task.timestamp, task.starttimestamp),
-        "runtime": _seconds_between(task.starttimestamp, task.finishtimestamp) if finished else None,
+        "runtime": _seconds_between(task.starttimestamp, task.finishtimestamp)
+        if finished
+        else None,
         "attempt_count": task.attempt_count,
     }

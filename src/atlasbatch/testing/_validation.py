@@ -20,7 +20,7 @@ from ._fields import (
     get_value,
 )
 
-__all__ = ["FIELDS", "MPC_NAME_WHITESPACE", "BadRequest", "validate_mpc_name", "validate_task"]
+__all__ = ["FIELDS", "MPC_NAME_WHITESPACE", "BadRequestError", "validate_mpc_name", "validate_task"]
 
 MPC_NAME_WHITESPACE = " \t\n\r\v\f\u00a0"
 
@@ -42,7 +42,7 @@ FIELDS: dict[str, FieldSpec] = {
 """The writable fields, in the serializer's order (which is the order of error keys)."""
 
 
-class BadRequest(Exception):
+class BadRequestError(Exception):
     """A 400 answer; ``body`` is the JSON the server sends."""
 
     def __init__(self, body: JsonValue) -> None:
@@ -84,12 +84,12 @@ def _parse_fields(
         except FieldError as exc:
             errors[name] = exc.detail
     if errors:
-        raise BadRequest(errors)
+        raise BadRequestError(errors)
     return attrs
 
 
-def _non_field(message: str) -> BadRequest:
-    return BadRequest({"non_field_errors": [message]})
+def _non_field(message: str) -> BadRequestError:
+    return BadRequestError({"non_field_errors": [message]})
 
 
 def validate_task(
@@ -102,7 +102,7 @@ def validate_task(
 ) -> dict[str, FieldValue]:
     """Validate one task body; return the submitted fields (defaults are the caller's job).
 
-    Raises :class:`BadRequest` with the server's exact 400 body.
+    Raises :class:`BadRequestError` with the server's exact 400 body.
     """
     attrs = _parse_fields(data, is_form=is_form, partial=partial)
 
@@ -120,24 +120,28 @@ def validate_task(
     dec_missing = submitted("dec") in (None, "")
     if submitted("mpc_name"):
         if not ra_missing or not dec_missing:
-            raise BadRequest({"mpc_name": ["mpc_name was given but RA and Dec were not empty."]})
-        if request_type == "SSOSTACK" and ("propermotion_ra" in attrs or "propermotion_dec" in attrs):
+            raise BadRequestError(
+                {"mpc_name": ["mpc_name was given but RA and Dec were not empty."]}
+            )
+        if request_type == "SSOSTACK" and (
+            "propermotion_ra" in attrs or "propermotion_dec" in attrs
+        ):
             raise _non_field("Proper motion cannot be used for SSO image stack requests.")
     elif request_type == "SSOSTACK":
         raise _non_field("Image stacking only works on MPC objects.")
     elif ra_missing and dec_missing:
         raise _non_field("Either an mpc_name or (ra, dec) must be specified.")
     elif dec_missing:
-        raise BadRequest({"dec": ["ra was set but dec is missing."]})
+        raise BadRequestError({"dec": ["ra was set but dec is missing."]})
     elif ra_missing:
-        raise BadRequest({"ra": ["dec was set but ra is missing."]})
+        raise BadRequestError({"ra": ["dec was set but ra is missing."]})
 
     mjd_max = submitted("mjd_max")
     if isinstance(mjd_max, float):
         if mjd_max <= 0:
-            raise BadRequest({"mjd_max": ["mjd_max must be a positive MJD."]})
+            raise BadRequestError({"mjd_max": ["mjd_max must be a positive MJD."]})
         mjd_min = submitted("mjd_min", default=mjd_min_default)
         if isinstance(mjd_min, float) and not mjd_max > mjd_min:
             message = f"mjd_max must be greater than mjd_min ({mjd_min} was applied)."
-            raise BadRequest({"mjd_max": [message]})
+            raise BadRequestError({"mjd_max": [message]})
     return attrs

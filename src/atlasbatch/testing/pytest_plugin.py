@@ -1,1 +1,59 @@
-"""Pytest fixtures for the ATLAS emulator (work in progress)."""
+"""Pytest fixtures for tests that talk to the ATLAS emulator over a real loopback socket.
+
+Registered for this project through ``addopts = "-p atlasbatch.testing.pytest_plugin"``;
+other projects can add ``pytest_plugins = ["atlasbatch.testing.pytest_plugin"]``.
+
+* ``atlas_emulator``: a started :class:`~atlasbatch.testing.Emulator` with the default
+  configuration except ``task_seconds=0.05``; stopped after the test.
+* ``atlas_emulator_factory``: ``factory(**config_overrides) -> Emulator``, started, from the same
+  test defaults (``task_seconds=0.05``) plus the overrides; all stopped after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from atlasbatch.testing import Emulator
+
+__all__ = ["TEST_DEFAULTS", "atlas_emulator", "atlas_emulator_factory"]
+
+TEST_DEFAULTS: dict[str, Any] = {"task_seconds": 0.05}
+"""Configuration overrides every fixture-made emulator starts from."""
+
+
+def _make(overrides: dict[str, Any]) -> Emulator:
+    # imported here so that merely loading the plugin stays cheap for unrelated test runs
+    from atlasbatch.testing import Emulator, EmulatorConfig  # noqa: PLC0415
+
+    return Emulator(EmulatorConfig(**{**TEST_DEFAULTS, **overrides})).start()
+
+
+@pytest.fixture
+def atlas_emulator() -> Iterator[Emulator]:
+    """A running emulator (default config, ``task_seconds=0.05``)."""
+    emulator = _make({})
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def atlas_emulator_factory() -> Iterator[Callable[..., Emulator]]:
+    """A factory of running emulators, ``factory(**config_overrides)``; all stopped afterwards."""
+    started: list[Emulator] = []
+
+    def factory(**overrides: Any) -> Emulator:
+        emulator = _make(overrides)
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield factory
+    finally:
+        for emulator in reversed(started):
+            emulator.stop()

@@ -1,0 +1,87 @@
+"""The scale run: atlasbatch alone at 100,000 targets, in a child process.
+
+The emulator serves from this process; the client runs in a spawned child, so the child's
+``ru_maxrss`` and main-thread CPU time are atlasbatch's own (plus the interpreter and the
+libraries it imports), and the two do not share one GIL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import queue
+import resource
+import time
+from typing import Any
+
+from atlasbatch.testing import EmulatorConfig
+from benchmarks._emulator import make_emulator
+from benchmarks._harness import (
+    Row,
+    bound_for,
+    build_row,
+    make_job,
+    measured_task_seconds,
+    probe_latency,
+)
+from benchmarks._scenarios import Scenario, make_targets
+from benchmarks.clients import ClientJob
+from benchmarks.clients.atlas import run_atlasbatch
+
+__all__ = ["run_scale"]
+
+
+def _child(job: ClientJob, count: int, results: Any) -> None:
+    """In the child: build the targets, run atlasbatch, report wall, CPU and peak RSS."""
+    job = dataclasses.replace(job, targets=make_targets(count))
+    wall0, cpu0 = time.perf_counter(), time.thread_time()
+    try:
+        result = run_atlasbatch(job)
+        error = None
+    except Exception as exc:  # reported to the parent, which prints it
+        result, error = None, repr(exc)
+    wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    results.put({"result": result, "error": error, "wall": wall, "cpu": cpu, "rss_kib": rss_kib})
+
+
+def run_scale(scenario: Scenario) -> Row:
+    """One atlasbatch run of ``scenario.size`` targets, measured in a child process."""
+    config = EmulatorConfig(**scenario.emulator)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    with make_emulator(config) as emu:
+        latency = probe_latency(emu)
+        emu.reset_stats()
+        job = make_job(scenario, emu, 0, time.monotonic() + scenario.time_limit)
+        child = context.Process(
+            target=_child, args=(job, scenario.size, results), name="bench-scale"
+        )
+        child.start()
+        try:
+            payload = results.get(timeout=scenario.time_limit + 120.0)
+        except queue.Empty:
+            payload = {"result": None, "error": "no answer from the child", "wall": 0.0,
+                       "cpu": 0.0, "rss_kib": 0}  # fmt: skip
+        finally:
+            child.join(timeout=30.0)
+            if child.is_alive():
+                child.terminate()
+                child.join(timeout=10.0)
+        stats = emu.stats()
+        task_seconds = measured_task_seconds(emu, float(config.task_seconds))
+    bound = bound_for(scenario, scenario.size, task_seconds=task_seconds, latency=latency)
+    row = build_row(
+        scenario, "atlasbatch", scenario.size, stats,
+        wall=payload["wall"], cpu=payload["cpu"], rss_mb=payload["rss_kib"] / 1024, bound=bound,
+    )  # fmt: skip
+    result = payload["result"]
+    if payload["error"]:
+        row.notes.append(str(payload["error"]))
+    if result is not None:
+        row.limit_hit = result.limit_hit
+        row.completed = result.completed
+        row.late_429 = result.late_429
+        if result.failed:
+            row.notes.append(f"{result.failed} targets failed")
+    return row

@@ -1,0 +1,263 @@
+"""What the CLI commands share: server options, settings, running a pipeline, outputs.
+
+A run directory remembers how it was started (server, rates, target file) in its ledger, so
+``status``, ``cancel`` and ``cleanup`` need only the directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from atlasbatch._client import AtlasClient
+from atlasbatch._config import PRODUCTION_URL, Rate, Settings
+from atlasbatch._exceptions import InputError, RunError
+from atlasbatch._finish import OutputOptions, write_outputs
+from atlasbatch._ledger import Ledger
+from atlasbatch._models import State
+from atlasbatch._pipeline import Pipeline, ResultSaver
+from atlasbatch._poller import classify
+from atlasbatch._progress import LiveView, LogView, ProgressView
+from atlasbatch._rundir import LEDGER_NAME
+
+__all__ = [
+    "RunRecipe",
+    "add_server_arguments",
+    "catch_up",
+    "drive",
+    "exit_code",
+    "finish_outputs",
+    "make_view",
+    "open_existing_ledger",
+    "settings_from_args",
+]
+
+_RECIPE_KEY = "cli"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecipe:
+    """How a run was started, stored in its ledger for later commands."""
+
+    base_url: str
+    write_rate: str
+    read_rate: str
+    max_queued: int
+    task_seconds: float
+    targets: str | None = None
+
+    def store(self, ledger: Ledger) -> None:
+        """Write the recipe into the ledger's meta table."""
+        ledger.set_meta(_RECIPE_KEY, json.dumps(dataclasses.asdict(self), sort_keys=True))
+
+    @classmethod
+    def load(cls, ledger: Ledger) -> RunRecipe | None:
+        """The stored recipe, or None for runs started another way (the Python API)."""
+        raw = ledger.meta(_RECIPE_KEY)
+        if raw is None:
+            return None
+        values = json.loads(raw)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, *, from_run: bool = False) -> None:
+    """Server, token and rate options. ``from_run``: defaults come from the run directory."""
+    stored = " (default: as the run was started)" if from_run else ""
+    parser.add_argument(
+        "--base-url",
+        default=None if from_run else os.environ.get("ATLAS_BASE_URL", PRODUCTION_URL),
+        help="server base URL" + (stored or " (default: $ATLAS_BASE_URL or the production server)"),
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="file holding the API token (default: $ATLAS_TOKEN, else the token saved by "
+        "`atlasbatch login`)",
+    )
+    group = parser.add_argument_group("server limits (the defaults are the real server's)")
+    group.add_argument(
+        "--write-rate",
+        default=None if from_run else "60/min",
+        metavar="N/T",
+        help="write limit shared by POST and DELETE" + (stored or " (60/min)"),
+    )
+    group.add_argument(
+        "--read-rate",
+        default=None if from_run else "600/min",
+        metavar="N/T",
+        help="read limit" + (stored or " (600/min)"),
+    )
+    group.add_argument(
+        "--max-queued",
+        type=int,
+        default=None if from_run else 500,
+        metavar="N",
+        help="cap on unstarted tasks per user" + (stored or " (500)"),
+    )
+    group.add_argument(
+        "--task-seconds", type=float, default=None if from_run else 60.0, metavar="S",
+        help="expected run time of one task until measured" + (stored or " (60)"),
+    )  # fmt: skip
+
+
+def settings_from_args(args: argparse.Namespace, recipe: RunRecipe | None = None) -> Settings:
+    """Settings from the options, falling back to the run's recipe, then the real server."""
+
+    def pick(name: str, default: object) -> object:
+        value = getattr(args, name, None)
+        if value is None and recipe is not None:
+            value = getattr(recipe, name)
+        return default if value is None else value
+
+    task_seconds = float(pick("task_seconds", 60.0))  # type: ignore[arg-type]
+    max_queued = int(pick("max_queued", 500))  # type: ignore[call-overload]
+    if task_seconds <= 0:
+        raise InputError(f"--task-seconds must be positive, not {task_seconds:g}")
+    return Settings(
+        base_url=str(pick("base_url", os.environ.get("ATLAS_BASE_URL", PRODUCTION_URL))),
+        write_rate=Rate.parse(str(pick("write_rate", "60/min"))),
+        read_rate=Rate.parse(str(pick("read_rate", "600/min"))),
+        max_queued=max_queued,
+        expected_task_seconds=task_seconds,
+        poll_min_interval=min(1.0, task_seconds / 4),
+    )
+
+
+def recipe_of(settings: Settings, *, targets: str | None) -> RunRecipe:
+    """The recipe to store for a run started with ``settings``."""
+    return RunRecipe(
+        base_url=settings.base_url,
+        write_rate=f"{settings.write_rate.requests}/{settings.write_rate.seconds:g}s",
+        read_rate=f"{settings.read_rate.requests}/{settings.read_rate.seconds:g}s",
+        max_queued=settings.max_queued,
+        task_seconds=settings.expected_task_seconds,
+        targets=targets,
+    )
+
+
+def open_existing_ledger(out_dir: Path) -> Ledger:
+    """The ledger of an existing run directory (without its lock: for reading)."""
+    path = out_dir / LEDGER_NAME
+    if not path.is_file():
+        raise RunError(f"{out_dir} is not an atlasbatch run directory (it has no {LEDGER_NAME})")
+    return Ledger(path)
+
+
+def read_recipe(out_dir: Path) -> RunRecipe | None:
+    """The recipe of a run directory, read without taking its lock."""
+    ledger = open_existing_ledger(out_dir)
+    try:
+        recipe = RunRecipe.load(ledger)
+        base = ledger.meta("base_url")
+    finally:
+        ledger.close()
+    if recipe is None and base is not None:
+        recipe = RunRecipe(base_url=base, write_rate="60/min", read_rate="600/min",
+                           max_queued=500, task_seconds=60.0)  # fmt: skip
+    return recipe
+
+
+def exit_code(counts: dict[State, int]) -> int:
+    """0 when every row ended downloaded or no_data, 1 otherwise."""
+    bad = sum(counts.get(s, 0) for s in State if s not in (State.DOWNLOADED, State.NO_DATA))
+    return 0 if bad == 0 else 1
+
+
+def make_view(
+    *, settings: Settings, title: str, live: bool | None = None, every: float = 10.0
+) -> ProgressView:
+    """A live panel on a terminal, else plain log lines every ``every`` seconds."""
+    if live is None:
+        live = sys.stderr.isatty()
+    if live:
+        from rich.console import Console  # noqa: PLC0415 - only terminals need it
+
+        return LiveView(Console(stderr=True), settings, title=title)
+    return LogView(every=every)
+
+
+async def _watch_signals(scope: anyio.CancelScope, pipeline: Pipeline) -> None:
+    """First Ctrl-C/SIGTERM: stop and flush (the ledger is consistent); second: exit now."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if pipeline.submitting:
+                pipeline.stop_submitting()
+                print(
+                    "\nstopping: no new submissions; Ctrl-C again to quit at once",
+                    file=sys.stderr,
+                )
+                scope.cancel()
+            else:
+                os._exit(130)  # every state change is already committed to the ledger
+
+
+async def drive(
+    client: AtlasClient,
+    ledger: Ledger,
+    out_dir: Path,
+    *,
+    view: ProgressView,
+    saver: ResultSaver | None = None,
+) -> bool:
+    """Run the pipeline with a progress view and signal handling; True when interrupted."""
+    pipeline = Pipeline(client, ledger, out_dir=out_dir, save_result=saver)
+    interrupted = True
+    async with anyio.create_task_group() as tg:
+        if threading.current_thread() is threading.main_thread():
+            tg.start_soon(_watch_signals, tg.cancel_scope, pipeline)
+        tg.start_soon(view, pipeline)
+        await pipeline.run()
+        interrupted = False
+        tg.cancel_scope.cancel()
+    return interrupted
+
+
+async def catch_up(client: AtlasClient, ledger: Ledger) -> int:
+    """Record what the server says about the run's waiting tasks before the pipeline starts.
+
+    The pipeline times its first poll for tasks still to come (up to ten task times), so on
+    a resume finished results would wait that long; one walk of the started-task list (newest
+    first, down to our oldest waiting task) lets them be downloaded at once. The number of
+    tasks whose state changed.
+    """
+    waiting = {t.task_id: t.state for t in ledger.open_tasks()
+               if t.state in (State.QUEUED, State.RUNNING)}  # fmt: skip
+    if not waiting:
+        return 0
+    lowest = min(waiting)
+    updates: list[tuple[int, State, str | None, str | None]] = []
+    page = await client.list_page(started=True)
+    while page is not None:
+        ids = [int(task["id"]) for task in page.tasks]
+        for task in page.tasks:
+            update = classify(task)
+            if update.task_id in waiting and update.state is not waiting[update.task_id]:
+                updates.append((update.task_id, update.state, update.result_url, update.error_msg))
+        if page.next_url is None or not ids or min(ids) < lowest:
+            break
+        page = await client.list_page(url=page.next_url)
+    ledger.task_progress(updates)
+    return len(updates)
+
+
+def finish_outputs(
+    ledger: Ledger,
+    out_dir: Path,
+    *,
+    server: str,
+    csv: bool = False,
+    plots: bool = True,
+) -> int:
+    """Write outcomes, the photometry table and plots; the exit code of the run."""
+    write_outputs(ledger, out_dir, server=server, options=OutputOptions(csv=csv, plots=plots))
+    return exit_code(ledger.counts())

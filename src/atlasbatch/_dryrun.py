@@ -1,0 +1,119 @@
+"""``fetch --dry-run``: what a run would send and how long it would take; sends nothing.
+
+The counts follow the pipeline's own rules: one POST per batch of up to ``batch_size``
+distinct queries sharing one (mjd_min, mjd_max, reduced) window, one DELETE per task, a
+task-list poll for about every ten completions plus a few at the tail, one static download
+per task. The time is the larger of what the server's one-task-at-a-time runner needs and
+what the write budget allows (see design.md, "Physical bound").
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from atlasbatch._config import Settings
+from atlasbatch._progress import format_duration
+from atlasbatch._targets import TargetList
+
+__all__ = ["RunPlan", "plan_run", "render_plan"]
+
+_COMPLETIONS_PER_POLL = 10
+_TAIL_POLLS = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPlan:
+    """Request counts and time estimate for one run."""
+
+    rows: int
+    invalid: int
+    queries: int
+    duplicates: int
+    windows: int
+    posts: int
+    deletes: int
+    reads: int
+    downloads: int
+    task_seconds: float
+    user_slots: int
+    runner_seconds: float
+    write_seconds: float
+    budget_seconds: float
+
+    @property
+    def writes(self) -> int:
+        """POSTs and DELETEs share the write budget."""
+        return self.posts + self.deletes
+
+    @property
+    def total_seconds(self) -> float:
+        """The estimate: the slower of the runner and the write budget."""
+        return max(self.runner_seconds, self.write_seconds)
+
+
+def plan_run(targets: TargetList, settings: Settings, *, user_slots: int = 1) -> RunPlan:
+    """Count the requests ``targets`` need at ``settings``' limits."""
+    per_window = Counter(t.window for t in targets.unique)
+    posts = sum(math.ceil(n / settings.batch_size) for n in per_window.values())
+    queries = len(targets.unique)
+    rate = settings.write_rate
+    task = settings.expected_task_seconds
+    runner = math.ceil(queries / user_slots) * task
+    # Submissions go first; deletes use what is left. The last write cannot come before
+    # the budget allowed all the earlier ones, nor before the last task finished.
+    writes = posts + queries
+    budget = ((writes - 1) // rate.requests) * rate.seconds if writes else 0.0
+    submit = ((posts - 1) // rate.requests) * rate.seconds + task if posts else 0.0
+    polls = math.ceil(queries / _COMPLETIONS_PER_POLL) + (_TAIL_POLLS if queries else 0)
+    return RunPlan(
+        rows=len(targets.targets) + len(targets.invalid),
+        invalid=len(targets.invalid),
+        queries=queries,
+        duplicates=len(targets.duplicate_of),
+        windows=len(per_window),
+        posts=posts,
+        deletes=queries,
+        reads=polls,
+        downloads=queries,
+        task_seconds=task,
+        user_slots=user_slots,
+        runner_seconds=runner,
+        write_seconds=max(budget, submit),
+        budget_seconds=budget,
+    )
+
+
+def _write_time(plan: RunPlan, settings: Settings) -> str:
+    rate = settings.write_rate
+    if plan.writes <= rate.requests:
+        return f"fit in one {rate.seconds:g} s window of the write budget"
+    return f"{format_duration(plan.budget_seconds)} of write budget at least"
+
+
+def render_plan(plan: RunPlan, *, source: str, settings: Settings, refreshed: int = 0) -> str:
+    """The dry-run report as plain text."""
+    write, read = settings.write_rate, settings.read_rate
+    lines = [
+        "Dry run: nothing was sent.",
+        f"{source}: {plan.rows} rows, {plan.rows - plan.invalid} valid, {plan.invalid} invalid; "
+        f"{plan.queries} distinct queries ({plan.duplicates} duplicate rows share one), "
+        f"{plan.windows} distinct MJD window(s)",
+    ]
+    if refreshed:
+        lines.append(f"--since-last: {refreshed} queries asked only after their last stored MJD")
+    lines += [
+        f"Requests (server limits: writes {write.requests} per {write.seconds:g} s, reads "
+        f"{read.requests} per {read.seconds:g} s, queue cap {settings.max_queued}):",
+        f"  POST   /queue/        {plan.posts:>7}  batches of <= {settings.batch_size} "
+        "targets sharing one window",
+        f"  DELETE /queue/<id>/   {plan.deletes:>7}  one per task, after its result is saved",
+        f"  GET    /queue/ (list) {plan.reads:>7}  about; task-list polls",
+        f"  result downloads      {plan.downloads:>7}  at most; static files, not throttled",
+        f"  writes in all         {plan.writes:>7}  -> {_write_time(plan, settings)}",
+        f"Estimated time: {format_duration(plan.total_seconds)} "
+        f"({plan.queries} tasks x {plan.task_seconds:g} s, {plan.user_slots} task(s) at a time "
+        "per user on the server; change the assumption with --task-seconds)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""``fetch --since-last``: only new epochs are asked for, merged without duplicates."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from atlasbatch._refresh import merge_result_text, stored_last_mjd
+from atlasbatch._results import parse_result
+from atlasbatch._rundir import open_run, record_targets
+from atlasbatch._targets import read_targets
+from atlasbatch.cli import main
+from atlasbatch.testing import Emulator
+
+from .helpers import grid_targets, write_csv
+
+Factory = Callable[..., Emulator]
+HEADER = "###MJD m dm uJy duJy F err chi/N RA Dec x y maj min phi apfit mag5sig Sky Obs"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ATLASBATCH_CONFIG_DIR", str(tmp_path / "config"))
+    for name in ("ATLAS_TOKEN", "ATLAS_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def emu(atlas_emulator_factory: Factory, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    emulator = atlas_emulator_factory(
+        task_seconds=0.02, user_slots=1, write_rate="600/6s", read_rate="6000/6s"
+    )
+    monkeypatch.setenv("ATLAS_TOKEN", emulator.token)
+    return emulator
+
+
+def fetch(emu: Emulator, targets: Path, out: Path, *extra: str) -> int:
+    return main(["fetch", str(targets), "--out", str(out), "--no-plots",
+                 "--base-url", emu.base_url, "--write-rate", "600/6s",
+                 "--read-rate", "6000/6s", "--task-seconds", "0.02", *extra])  # fmt: skip
+
+
+def run_id(out: Path) -> str:
+    db = sqlite3.connect(out / "atlasbatch.sqlite3")
+    try:
+        return str(db.execute("SELECT value FROM meta WHERE key = 'run_id'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def tasks_of(emu: Emulator, run: str) -> list[dict[str, object]]:
+    return [t for t in emu.tasks(include_archived=True)
+            if str(t["comment"]).startswith(f"atlasbatch:{run}:")]  # fmt: skip
+
+
+def row(mjd: float, obs: str, flux: int = 100) -> str:
+    return (f"{mjd:.6f} 18.0 0.1 {flux} 10 o 0 1.0 10.0 20.0 1.0 1.0 2.0 2.0 0.0 -0.4 19.5 "
+            f"21.0 {obs}")  # fmt: skip
+
+
+def test_since_last_asks_only_for_new_epochs_and_merges_without_duplicates(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    targets = write_csv(tmp_path / "t.csv", grid_targets(4))
+    out = tmp_path / "run"
+    assert fetch(emu, targets, out, "--mjd-min", "60000", "--mjd-max", "60100") == 0
+    first_run = run_id(out)
+    curves = sorted((out / "lightcurves").glob("*.txt"))
+    last = {p.name: stored_last_mjd(p) for p in curves}
+    rows_before = {p.name: len(parse_result(p.read_text())) for p in curves}
+
+    assert fetch(emu, targets, out, "--since-last", "--mjd-min", "60000",
+                 "--mjd-max", "60200") == 0  # fmt: skip
+    second_run = run_id(out)
+    assert second_run != first_run
+    # the server was asked, per target, only from its last stored epoch on
+    asked = {f"t{i:05d}.txt": t["mjd_min"] for i, t in enumerate(tasks_of(emu, second_run))}
+    assert asked == last
+    assert all(t["mjd_max"] == 60200 for t in tasks_of(emu, second_run))
+    assert emu.stats()["tasks_live"] == 0
+    # the old ledger and outcomes are kept in history/
+    history = sorted(p.name for p in (out / "history").iterdir())
+    assert any(name.endswith(f"{first_run}.sqlite3") for name in history)
+    assert any(name.endswith(f"{first_run}-outcomes.csv") for name in history)
+
+    # merged files equal what one fetch of the whole window gives, byte for byte
+    whole = tmp_path / "whole"
+    assert fetch(emu, targets, whole, "--mjd-min", "60000", "--mjd-max", "60200") == 0
+    for path in curves:
+        merged = path.read_text()
+        assert merged == (whole / "lightcurves" / path.name).read_text()
+        frame = parse_result(merged)
+        assert not frame.duplicated(["MJD", "Obs"]).any()
+        assert len(frame) > rows_before[path.name]
+    table = pd.read_parquet(out / "photometry.parquet")
+    assert not table.duplicated(["target", "MJD", "Obs"]).any()
+    assert len(table) == len(pd.read_parquet(whole / "photometry.parquet"))
+    assert set(pd.read_csv(out / "outcomes.csv")["state"]) == {"downloaded"}
+
+
+def test_a_refresh_with_nothing_new_keeps_every_light_curve(emu: Emulator, tmp_path: Path) -> None:
+    targets = write_csv(tmp_path / "t.csv", grid_targets(3))
+    out = tmp_path / "run"
+    assert fetch(emu, targets, out, "--mjd-min", "60000", "--mjd-max", "60050") == 0
+    before = {p.name: p.read_text() for p in (out / "lightcurves").glob("*.txt")}
+    table_before = pd.read_parquet(out / "photometry.parquet")
+    for _ in range(2):  # twice: a refresh of a refresh is another generation
+        assert fetch(emu, targets, out, "--since-last", "--mjd-min", "60000",
+                     "--mjd-max", "60050") == 0  # fmt: skip
+        after = {p.name: p.read_text() for p in (out / "lightcurves").glob("*.txt")}
+        assert after == before
+        assert set(pd.read_csv(out / "outcomes.csv")["state"]) == {"downloaded"}
+        assert len(pd.read_parquet(out / "photometry.parquet")) == len(table_before)
+    assert len(list((out / "history").glob("*.sqlite3"))) == 2
+
+    # the plain command resumes the current (refresh) generation: nothing more is asked
+    created = emu.stats()["tasks_created"]
+    assert fetch(emu, targets, out, "--mjd-min", "60000", "--mjd-max", "60050") == 0
+    assert emu.stats()["tasks_created"] == created
+
+
+def test_since_last_refuses_an_unfinished_run(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = write_csv(tmp_path / "t.csv", grid_targets(3))
+    out = tmp_path / "run"
+    with open_run(out, base_url=emu.base_url) as ledger:  # a run that never got going
+        record_targets(ledger, read_targets(targets))
+    assert fetch(emu, targets, out, "--since-last") == 2
+    err = capsys.readouterr().err
+    assert "is unfinished (3 queries open" in err and "atlasbatch cancel" in err
+    assert emu.stats()["requests"] == {}
+    assert not (out / "history").exists()
+
+
+def test_merge_drops_repeated_epochs_new_rows_win_and_order_is_by_mjd() -> None:
+    old = "\n".join([HEADER, row(60000.1, "a"), row(60001.2, "b"), row(60002.3, "c")]) + "\n"
+    new = "\n".join([HEADER, row(60002.3, "c", 999), row(60002.3, "d"), row(60003.4, "e")])
+    merged = merge_result_text(old, new + "\n")
+    frame = parse_result(merged)
+    assert list(frame["Obs"]) == ["a", "b", "c", "d", "e"]
+    assert frame.loc[frame["Obs"] == "c", "uJy"].tolist() == [999]
+    assert merge_result_text(merged, new + "\n") == merged  # idempotent
+    assert merge_result_text("", new) == new
+    assert merge_result_text(old, HEADER + "\n") == old
+
+
+def test_merge_across_a_header_change_keeps_every_column() -> None:
+    old = "\n".join([HEADER, row(60000.1, "a")]) + "\n"
+    header = HEADER.replace("mag5sig Sky", "mag5sig PA_DEG Sky")
+    fields = row(60001.2, "b").split()
+    fields.insert(17, "12.5")
+    new = "\n".join([header, " ".join(fields)]) + "\n"
+    frame = parse_result(merge_result_text(old, new))
+    assert list(frame["Obs"]) == ["a", "b"]
+    assert frame["PA_DEG"].isna().tolist() == [True, False]
+    assert frame["Sky"].tolist() == [21.0, 21.0]
