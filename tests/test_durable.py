@@ -128,9 +128,11 @@ def test_a_changed_target_file_is_refused_and_added_rows_are_accepted(tmp_path: 
         pytest.raises(RunMismatchError, match="line 2"),
     ):
         record_targets(ledger, moved)
-    with pytest.raises(RunMismatchError, match="belongs to"):
-        with open_run(tmp_path, base_url="http://127.0.0.1:2/forcedphot"):
-            pass
+    with (
+        pytest.raises(RunMismatchError, match="belongs to"),
+        open_run(tmp_path, base_url="http://127.0.0.1:2/forcedphot"),
+    ):
+        pass
 
 
 def test_a_second_process_on_the_same_directory_is_refused(tmp_path: Path) -> None:
@@ -144,7 +146,9 @@ def test_a_second_process_on_the_same_directory_is_refused(tmp_path: Path) -> No
             "except RunLockedError as e:\n"
             "    print(e); sys.exit(3)\n"
         )
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code], check=False, capture_output=True, text=True
+        )
     assert result.returncode == 3, result.stderr
     assert "another atlasbatch process" in result.stdout
     assert RunLockedError.__name__ in repr(RunLockedError("x"))
