@@ -22,7 +22,7 @@ from atlasbatch._rundir import open_run, record_targets
 from atlasbatch._targets import read_targets
 from atlasbatch.testing import Emulator, Faults
 
-from .helpers import client_settings, grid_targets, write_csv
+from .helpers import client_settings, fast, grid_targets, write_csv
 
 Factory = Callable[..., Emulator]
 
@@ -42,22 +42,23 @@ def fetch_command(emu: Emulator, targets: Path, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def run_cli(command: list[str], emu: Emulator, *, kill_after: float | None) -> int | None:
+def run_cli(command: list[str], emu: Emulator, *, kill_after: float | None, log: Path) -> None:
+    """Run ``atlasbatch fetch`` as a user would; SIGKILL it after ``kill_after`` seconds."""
     env = {**os.environ, "ATLAS_TOKEN": emu.token}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        if kill_after is None:
-            _, err = process.communicate(timeout=180)
-            assert process.returncode == 0, err.decode()
-            return process.returncode
-        time.sleep(kill_after)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        return None
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with log.open("ab") as err:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            if kill_after is None:
+                code = process.wait(timeout=180)
+                assert code == 0, log.read_text()
+                return
+            time.sleep(kill_after)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def light_curves(out: Path) -> dict[str, bytes]:
@@ -76,10 +77,13 @@ def test_kill_nine_and_resume_loses_and_doubles_nothing(
                       server_error_rate=0.05),
     )  # fmt: skip
     out = tmp_path / "run"
+    log = tmp_path / "stderr.log"
     rng = random.Random(7)
     for _ in range(5):
-        run_cli(fetch_command(faulty, targets, out), faulty, kill_after=rng.uniform(2.0, 5.0))
-    run_cli(fetch_command(faulty, targets, out), faulty, kill_after=None)
+        run_cli(
+            fetch_command(faulty, targets, out), faulty, kill_after=rng.uniform(2.0, 5.0), log=log
+        )
+    run_cli(fetch_command(faulty, targets, out), faulty, kill_after=None, log=log)
 
     with (out / "outcomes.csv").open() as handle:
         outcomes = list(csv.DictReader(handle))
@@ -91,7 +95,7 @@ def test_kill_nine_and_resume_loses_and_doubles_nothing(
 
     clean = atlas_emulator_factory(task_seconds=0.01, user_slots=8, write_rate="200/1s")
     reference = tmp_path / "reference"
-    run_cli(fetch_command(clean, targets, reference), clean, kill_after=None)
+    run_cli(fetch_command(clean, targets, reference), clean, kill_after=None, log=log)
     assert light_curves(out) == light_curves(reference)
 
 
@@ -99,7 +103,7 @@ def test_kill_nine_and_resume_loses_and_doubles_nothing(
 async def test_an_interrupted_run_resumes_in_process(
     atlas_emulator_factory: Factory, tmp_path: Path
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.05, user_slots=1, write_rate="30/1s")
+    emu = atlas_emulator_factory(**fast(task_seconds=0.05, user_slots=1, write_rate="30/1s"))
     settings = client_settings(emu)
     seen: list[int] = []
     async with Session(token=emu.token, settings=settings) as session:
@@ -158,7 +162,7 @@ def test_a_second_process_on_the_same_directory_is_refused(tmp_path: Path) -> No
 async def test_cancel_deletes_queued_and_running_tasks(
     atlas_emulator_factory: Factory, tmp_path: Path
 ) -> None:
-    emu = atlas_emulator_factory(task_seconds=0.5, user_slots=1)
+    emu = atlas_emulator_factory(**fast(task_seconds=0.5, user_slots=1))
     settings = client_settings(emu)
     async with Session(token=emu.token, settings=settings) as session:
         with anyio.move_on_after(0.8):

@@ -24,11 +24,13 @@ from __future__ import annotations
 from ._config import EmulatorConfig, Faults, Rate, parse_rate
 from ._lightcurve import HEADER as RESULT_FILE_HEADER
 from ._server import Emulator
+from ._stats import EmulatorStats
 
 __all__ = [
     "RESULT_FILE_HEADER",
     "Emulator",
     "EmulatorConfig",
+    "EmulatorStats",
     "Faults",
     "Rate",
     "parse_rate",

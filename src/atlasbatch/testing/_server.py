@@ -15,6 +15,7 @@ from ._app import PREFIX, create_app
 from ._config import EmulatorConfig, Faults
 from ._faults import FaultMiddleware
 from ._fields import JsonValue
+from ._stats import EmulatorStats
 from ._store import Store
 
 __all__ = ["Emulator", "is_loopback"]
@@ -156,8 +157,8 @@ class Emulator:
 
     # -- inspection and control -------------------------------------------------------------
 
-    def stats(self) -> dict[str, object]:
-        """The counters of ``/_emulator/stats.json`` (see the module docs)."""
+    def stats(self) -> EmulatorStats:
+        """The counters of ``/_emulator/stats.json`` (see :class:`EmulatorStats`)."""
         with self._store.lock:
             self._store.advance()
             return self._store.snapshot()

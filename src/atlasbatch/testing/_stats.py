@@ -4,8 +4,57 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TypedDict
 
-__all__ = ["Stats"]
+__all__ = ["EmulatorStats", "ScopeCounts", "Stats", "TaskStateCounts"]
+
+
+class ScopeCounts(TypedDict):
+    """Per throttle scope: ``write`` (POST, PUT, PATCH, DELETE), ``read`` (GET, HEAD, OPTIONS)."""
+
+    write: int
+    read: int
+
+
+class TaskStateCounts(TypedDict):
+    """Live (not deleted, archived or purged) tasks by state."""
+
+    queued: int
+    running: int
+    finished: int
+
+
+class EmulatorStats(TypedDict):
+    """What ``/forcedphot/_emulator/stats.json`` and :meth:`Emulator.stats` return.
+
+    * ``requests``: every request by method (static downloads included, stats.json excluded);
+    * ``status_counts``: responses by status code (as strings; dropped connections have none);
+    * ``tasks_created`` / ``tasks_deleted`` (by DELETE) / ``tasks_purged`` (``purge_after``) /
+      ``tasks_lost`` (``lose_rate`` attempts) / ``files_expired`` (``expire_after``);
+    * ``tasks_live``: created and not deleted, archived or purged; ``tasks_by_state`` splits it;
+    * ``cap_rejections``: queue-cap 400s; ``throttled``: 429s per scope; ``scope_requests``:
+      requests that reached a throttle (accepted or not) per scope;
+    * ``downloads``: result-file GETs (static ``result_url`` or ``data.txt``) that found a file;
+    * ``max_writes_in_window``: the most accepted writes of one user inside one window;
+    * ``faults``: how often each injected fault fired; ``users``: accounts.
+    """
+
+    requests: dict[str, int]
+    status_counts: dict[str, int]
+    tasks_created: int
+    tasks_deleted: int
+    tasks_purged: int
+    tasks_lost: int
+    files_expired: int
+    cap_rejections: int
+    throttled: ScopeCounts
+    scope_requests: ScopeCounts
+    downloads: int
+    max_writes_in_window: int
+    faults: dict[str, int]
+    tasks_live: int
+    tasks_by_state: TaskStateCounts
+    users: int
 
 
 @dataclass(slots=True)
@@ -32,8 +81,10 @@ class Stats:
         if status is not None:
             self.status_counts[str(status)] += 1
 
-    def snapshot(self) -> dict[str, object]:
-        """The counters as plain JSON-able data."""
+    def snapshot(
+        self, *, tasks_live: int, tasks_by_state: TaskStateCounts, users: int
+    ) -> EmulatorStats:
+        """The counters plus the given state counts, as plain JSON-able data."""
         return {
             "requests": dict(self.requests),
             "status_counts": dict(sorted(self.status_counts.items())),
@@ -51,4 +102,7 @@ class Stats:
             "downloads": self.downloads,
             "max_writes_in_window": self.max_writes_in_window,
             "faults": dict(sorted(self.faults.items())),
+            "tasks_live": tasks_live,
+            "tasks_by_state": tasks_by_state,
+            "users": users,
         }

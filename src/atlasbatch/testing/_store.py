@@ -19,7 +19,7 @@ from ._config import EmulatorConfig, Faults
 from ._fields import FieldValue, JsonValue
 from ._lightcurve import Job, render_result
 from ._runner import Runner
-from ._stats import Stats
+from ._stats import EmulatorStats, Stats, TaskStateCounts
 from ._tasks import DEFAULT_FIELDS, Task, User, serialize_task
 from ._throttle import SlidingWindowThrottle, ThrottleDecision
 
@@ -210,19 +210,17 @@ class Store:
         """Every stored task in id order."""
         return [t for t in self._tasks.values() if include_archived or not t.archived]
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> EmulatorStats:
         """The stats document (``/_emulator/stats.json``)."""
-        data = self.stats.snapshot()
-        by_state = {"queued": 0, "running": 0, "finished": 0}
+        by_state: TaskStateCounts = {"queued": 0, "running": 0, "finished": 0}
         live = 0
         for tasks in self._live_by_user.values():
             live += len(tasks)
             for task in tasks.values():
                 by_state[task.state] += 1
-        data["tasks_live"] = live
-        data["tasks_by_state"] = by_state
-        data["users"] = len(self._users_by_id)
-        return data
+        return self.stats.snapshot(
+            tasks_live=live, tasks_by_state=by_state, users=len(self._users_by_id)
+        )
 
     def reset_stats(self) -> None:
         """Zero the counters (live task counts are state, not counters, and stay)."""
