@@ -122,7 +122,7 @@ FULL = Plan(
 )
 TINY = Plan(
     scenarios=[
-        server_bound(4, {}, 20.0),
+        server_bound(4, {"seed": 2}, 20.0),
         rate_bound(6, {}, 20.0),
     ]
 )

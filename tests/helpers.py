@@ -24,6 +24,8 @@ def client_settings(emu: Emulator, **overrides: Any) -> Settings:
         "timeout": 5.0,
         "retry_max_wait": 0.2,
         "retry_total_seconds": 30.0,
+        "downloads_per_second": 1000.0,
+        "stall_audit_seconds": 1.0,
     }
     values.update(overrides)
     return Settings(**values)

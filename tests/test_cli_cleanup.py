@@ -18,6 +18,7 @@ import pytest
 
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Rate, Settings
+from atlasbatch._rundir import open_run, record_targets
 from atlasbatch._targets import read_targets
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
@@ -144,6 +145,57 @@ def test_resume_downloads_what_finished_meanwhile_at_once(
     assert states(out) == ["downloaded"] * 3
     assert emu.stats()["tasks_live"] == 0
     assert emu.stats()["tasks_created"] == 3
+
+
+def lost_submission_answer(emu: Emulator, out: Path, count: int) -> None:
+    """A run stopped right after its POST reached the server, before the answer was saved."""
+    settings = Settings(base_url=emu.base_url, write_rate=Rate(600, 6), read_rate=Rate(6000, 6))
+    targets = read_targets(grid_targets(count))
+
+    async def submit() -> None:
+        async with AtlasClient(token=emu.token, settings=settings) as client:
+            with open_run(out, base_url=emu.base_url) as ledger:
+                record_targets(ledger, targets)
+                _batch, tag = ledger.start_batch([t.line for t in targets.unique])
+                await client.submit(list(targets.unique), comment=tag)
+
+    anyio.run(submit)
+
+
+@pytest.mark.parametrize("case", [("cancel", 30.0, "cancelled"), ("cleanup", 0.02, "downloaded")])
+def test_a_submission_whose_answer_was_lost_is_cancelled_or_cleaned_up(
+    atlas_emulator_factory: Factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[str, float, str],
+) -> None:
+    command, task_seconds, final = case
+    emu = emulator(atlas_emulator_factory, monkeypatch, task_seconds=task_seconds)
+    out = tmp_path / "run"
+    lost_submission_answer(emu, out, 3)
+    if command == "cleanup":
+        emu.wait_until_idle(timeout=30)
+    assert main([command, str(out), *RATES]) == 0
+    assert emu.stats()["tasks_live"] == 0
+    assert states(out) == [final] * 3
+
+
+def test_cancel_leaves_finished_results_for_cleanup(
+    atlas_emulator_factory: Factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emu = emulator(atlas_emulator_factory, monkeypatch, task_seconds=0.02)
+    out = tmp_path / "run"
+    lost_submission_answer(emu, out, 3)
+    emu.wait_until_idle(timeout=30)  # every task finished: nothing left to cancel
+    assert main(["cancel", str(out), *RATES]) == 0
+    assert "3 finished task(s) left on the server" in capsys.readouterr().out
+    assert states(out) == ["finished"] * 3
+    assert main(["cleanup", str(out), *RATES, "--no-plots"]) == 0
+    assert emu.stats()["tasks_live"] == 0
+    assert states(out) == ["downloaded"] * 3
 
 
 def submit_tagged(emu: Emulator, tag: str, count: int, *, dec0: float) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 
 from atlasbatch import Session, State
@@ -184,3 +186,22 @@ async def test_duplicates_are_queried_once_and_reported_per_row(
     assert [o.state for o in report.outcomes] == [State.DOWNLOADED, State.DOWNLOADED]
     assert report.outcomes[0].task_id == report.outcomes[1].task_id
     assert_clean(emu, created=1)
+
+
+async def test_a_queued_task_deleted_behind_our_back_is_submitted_again(
+    emulator: Factory,
+) -> None:
+    emu = emulator(task_seconds=0.05, user_slots=1)
+    web = httpx.AsyncClient(headers={"Authorization": f"Token {emu.token}"})
+
+    async def saboteur() -> None:
+        await anyio.sleep(0.3)  # the batch is queued by now: delete its last task on the "web"
+        queued = [t for t in emu.tasks() if not t["starttimestamp"]]
+        await web.delete(f"{emu.base_url}/queue/{queued[-1]['id']}/")
+
+    async with web, Session(token=emu.token, settings=client_settings(emu)) as session:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(saboteur)
+            report = await session.run(grid_targets(10))
+    assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
+    assert_clean(emu, created=11)  # the deleted one was asked once more

@@ -16,6 +16,7 @@ from rich.console import Console
 from atlasbatch._cleanup import CleanupReport, cancel_run, cleanup_run
 from atlasbatch._cli_common import (
     add_server_arguments,
+    catch_up,
     finish_outputs,
     read_recipe,
     settings_from_args,
@@ -28,6 +29,7 @@ from atlasbatch._exceptions import InputError
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._progress import print_summary
+from atlasbatch._reconcile import adopt_batch
 from atlasbatch._refresh import META_KEY, MergingSaver, lightcurve_path, settle_unchanged
 from atlasbatch._rundir import open_run
 
@@ -87,23 +89,52 @@ def _report(console: Console, report: CleanupReport, *, verb: str) -> None:
     console.print(f"{verb}: " + "; ".join(parts), markup=False, soft_wrap=True)
 
 
+async def settle_open_batches(client: AtlasClient, ledger: Ledger) -> None:
+    """Batches a stopped fetch left "submitting": adopt the tasks the server made, or not.
+
+    As a resume would do. Without it, cancel would put those targets back to pending after
+    cancelling them, and cleanup would delete finished tasks without saving their results.
+    """
+    for batch, tag, lines in ledger.open_batches():
+        targets = [ledger.target(line) for line in lines]
+        pairs = await adopt_batch(client, tag, targets)
+        if not pairs:
+            ledger.batch_abandoned(batch)
+            continue
+        ledger.batch_submitted(batch, [(line, pairs[line]) for line in lines if line in pairs])
+        for line in lines:
+            if line not in pairs:
+                ledger.set_state(line, State.PENDING)
+
+
 def run_cancel(args: argparse.Namespace) -> int:
     """Run ``cancel``; the exit code (1 when some deletes failed)."""
     settings = _settings(args)
     token = resolve_token(args.token_file)
     out_dir = Path(args.dir)
     console = Console()
+    left: list[int] = []
 
     async def cancel() -> CleanupReport:
         async with AtlasClient(token=token, settings=settings) as client:
             with open_run(out_dir, base_url=settings.base_url) as ledger:
+                await settle_open_batches(client, ledger)
+                await catch_up(client, ledger)  # finished tasks are not cancelled
                 report = await cancel_run(client, ledger)
                 finish_outputs(ledger, out_dir, server=settings.base_url, plots=False)
                 print_summary(console, ledger, out_dir)
+                left.append(ledger.undeleted_count())
         return report
 
     report = anyio.run(cancel)
     _report(console, report, verb="Cancelled")
+    if left and left[0]:
+        console.print(
+            f"{left[0]} finished task(s) left on the server: `atlasbatch cleanup {out_dir}` "
+            "downloads and then deletes them",
+            markup=False,
+            soft_wrap=True,
+        )
     return 1 if report.failed else 0
 
 
@@ -150,6 +181,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
     async def cleanup() -> CleanupReport:
         async with AtlasClient(token=token, settings=settings) as client:
             with open_run(out_dir, base_url=settings.base_url) as ledger:
+                await settle_open_batches(client, ledger)
                 kept = _unsaved(ledger, out_dir)
                 report = await cleanup_run(client, ledger, out_dir)
                 _merge_back(ledger, out_dir, kept)

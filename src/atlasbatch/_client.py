@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import anyio
 import httpx
+from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -134,6 +135,8 @@ class AtlasClient:
             transport=transport,
             follow_redirects=False,
         )
+        # Result files are static and unthrottled; a leaky bucket keeps us gentle anyway.
+        self._download_pace = AsyncLimiter(self.settings.downloads_per_second, 1.0)
         self.downloads = 0
 
     def __repr__(self) -> str:
@@ -219,7 +222,8 @@ class AtlasClient:
     async def download(self, result_url: str) -> bytes:
         """A result file (static, not throttled). NotFoundError when it is gone."""
         url = self._rebase(result_url)
-        response = await self._call("GET", url, None)
+        async with self._download_pace:
+            response = await self._call("GET", url, None)
         self.downloads += 1
         return response.content
 

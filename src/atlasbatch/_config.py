@@ -63,6 +63,8 @@ class Settings:
     retry_max_wait: float = 60.0
     download_concurrency: int = 4
     downloads_per_second: float = 20.0
+    # With no completion for this long, list every task to find ones deleted behind our back.
+    stall_audit_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 100:

@@ -113,7 +113,7 @@ class Pipeline:
         self._changed = anyio.Event()
         self._foreign_queued = 0
         self._cap = self._settings.max_queued
-        self._started_at = time.monotonic()
+        self._last_progress = time.monotonic()
         self.submitting = True
 
     # --- public ----------------------------------------------------------------------
@@ -335,6 +335,7 @@ class Pipeline:
             await self._apply(updates)
             if seen is not None:
                 await self._check_stragglers(seen)
+            await self._audit_if_stalled(progressed=bool(updates))
 
     async def _apply(self, updates: list[TaskUpdate]) -> None:
         book = self._book
@@ -377,6 +378,21 @@ class Pipeline:
                 await self._vanished(task_id, book.waiting[task_id])
             else:
                 await self._apply([classify(task)])
+
+    async def _audit_if_stalled(self, *, progressed: bool) -> None:
+        """No news for long: check that our queued tasks still exist (deleted on the web?)."""
+        now = time.monotonic()
+        if progressed:
+            self._last_progress = now
+            return
+        stall = max(20 * self._pacer.task_seconds, self._settings.stall_audit_seconds)
+        if now - self._last_progress < stall:
+            return
+        self._last_progress = now
+        on_server = {int(task["id"]) async for task in self._client.iter_tasks()}
+        for task_id, line in list(self._book.waiting.items()):
+            if task_id not in on_server:
+                await self._vanished(task_id, line)
 
     async def _vanished(self, task_id: int, line: int) -> None:
         """The server no longer has a task of ours (purged, or deleted elsewhere)."""

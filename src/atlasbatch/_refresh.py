@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from atlasbatch._exceptions import ResultFileError, RunError
+from atlasbatch._exceptions import RunError
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State, Target
 from atlasbatch._photometry import merge_new_epochs
@@ -36,14 +36,18 @@ from atlasbatch._rundir import LEDGER_NAME
 from atlasbatch._targets import TargetList
 
 __all__ = [
+    "META_KEY",
     "MergingSaver",
     "RefreshPlan",
+    "apply_plan",
     "archive_ledger",
     "lightcurve_path",
+    "mark_complete",
     "merge_result_text",
     "plan_refresh",
     "run_finished",
     "settle_unchanged",
+    "start_generation",
     "stored_last_mjd",
 ]
 
@@ -313,12 +317,3 @@ def settle_unchanged(ledger: Ledger, out_dir: Path) -> int:
             ledger.set_state(line, State.DOWNLOADED, path=str(path.relative_to(out_dir)))
             settled += 1
     return settled
-
-
-def check_parseable(path: Path) -> bool:
-    """True when a stored light curve parses (used before merging older rows back)."""
-    try:
-        parse_result(path.read_text(encoding="utf-8"), source=str(path))
-    except (OSError, ResultFileError):
-        return False
-    return True
