@@ -199,9 +199,13 @@ async def test_a_queued_task_deleted_behind_our_back_is_submitted_again(
         queued = [t for t in emu.tasks() if not t["starttimestamp"]]
         await web.delete(f"{emu.base_url}/queue/{queued[-1]['id']}/")
 
-    async with web, Session(token=emu.token, settings=client_settings(emu)) as session:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(saboteur)
-            report = await session.run(grid_targets(10))
+    settings = client_settings(emu)
+    async with (
+        web,
+        Session(token=emu.token, settings=settings) as session,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(saboteur)
+        report = await session.run(grid_targets(10))
     assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
     assert_clean(emu, created=11)  # the deleted one was asked once more
