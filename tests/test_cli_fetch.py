@@ -96,6 +96,27 @@ def test_fetch_writes_every_output_and_leaves_the_queue_clean(
     assert requests_seen(emu)["POST"] == 1
 
 
+def test_the_summary_lists_what_was_not_fetched_and_why(
+    atlas_emulator_factory: Factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emu = fast_emulator(atlas_emulator_factory)
+    monkeypatch.setenv("ATLAS_TOKEN", emu.token)
+    targets = tmp_path / "t.csv"
+    # the emulator has no data below Dec -50; row 4 is invalid and skipped with --keep-going
+    targets.write_text("name,ra,dec\nfine,10,20\nsouth,10,-70\nbroken,10,200\n")
+    out = tmp_path / "run"
+    argv = ["fetch", str(targets), "--out", str(out), "--keep-going", "--no-plots"]
+    assert main([*argv, *server_args(emu)]) == 1  # an invalid row is not a success
+    shown = capsys.readouterr().out
+    assert "Not fetched" in shown
+    assert "broken" in shown and "invalid" in shown and "dec" in shown
+    assert list(pd.read_csv(out / "outcomes.csv")["state"]) == ["downloaded", "no_data", "invalid"]
+    assert emu.stats()["tasks_created"] == 2 and emu.stats()["tasks_live"] == 0
+
+
 def test_dry_run_counts_requests_and_sends_nothing(
     atlas_emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

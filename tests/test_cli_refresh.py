@@ -63,7 +63,7 @@ def row(mjd: float, obs: str, flux: int = 100) -> str:
 
 
 def test_since_last_asks_only_for_new_epochs_and_merges_without_duplicates(
-    emu: Emulator, tmp_path: Path
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     targets = write_csv(tmp_path / "t.csv", grid_targets(4))
     out = tmp_path / "run"
@@ -72,6 +72,12 @@ def test_since_last_asks_only_for_new_epochs_and_merges_without_duplicates(
     curves = sorted((out / "lightcurves").glob("*.txt"))
     last = {p.name: stored_last_mjd(p) for p in curves}
     rows_before = {p.name: len(parse_result(p.read_text())) for p in curves}
+    requests = emu.stats()["requests"]
+    assert fetch(emu, targets, out, "--since-last", "--dry-run") == 0
+    plan = capsys.readouterr().out
+    assert "--since-last: 4 queries asked only after their last stored MJD" in plan
+    assert "POST   /queue/              4" in plan  # one window per target now
+    assert emu.stats()["requests"] == requests
 
     assert fetch(emu, targets, out, "--since-last", "--mjd-min", "60000",
                  "--mjd-max", "60200") == 0  # fmt: skip

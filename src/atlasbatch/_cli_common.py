@@ -112,22 +112,23 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, from_run: bool = Fa
 
 def settings_from_args(args: argparse.Namespace, recipe: RunRecipe | None = None) -> Settings:
     """Settings from the options, falling back to the run's recipe, then the real server."""
-
-    def pick(name: str, default: object) -> object:
-        value = getattr(args, name, None)
-        if value is None and recipe is not None:
-            value = getattr(recipe, name)
-        return default if value is None else value
-
-    task_seconds = float(pick("task_seconds", 60.0))  # type: ignore[arg-type]
-    max_queued = int(pick("max_queued", 500))  # type: ignore[call-overload]
+    base = recipe or RunRecipe(
+        base_url=os.environ.get("ATLAS_BASE_URL", PRODUCTION_URL), write_rate="60/min",
+        read_rate="600/min", max_queued=500, task_seconds=60.0,
+    )  # fmt: skip
+    given = vars(args)
+    chosen = {
+        name: base_value if given.get(name) is None else given[name]
+        for name, base_value in dataclasses.asdict(base).items()
+    }
+    task_seconds = float(chosen["task_seconds"])
     if task_seconds <= 0:
         raise InputError(f"--task-seconds must be positive, not {task_seconds:g}")
     return Settings(
-        base_url=str(pick("base_url", os.environ.get("ATLAS_BASE_URL", PRODUCTION_URL))),
-        write_rate=Rate.parse(str(pick("write_rate", "60/min"))),
-        read_rate=Rate.parse(str(pick("read_rate", "600/min"))),
-        max_queued=max_queued,
+        base_url=str(chosen["base_url"]),
+        write_rate=Rate.parse(str(chosen["write_rate"])),
+        read_rate=Rate.parse(str(chosen["read_rate"])),
+        max_queued=int(chosen["max_queued"]),
         expected_task_seconds=task_seconds,
         poll_min_interval=min(1.0, task_seconds / 4),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks
 __all__ = ["RunEntry", "known_runs", "live_run_ids", "register_run", "registry_path"]
 
 _FILE = "runs.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,15 @@ def _read(path: Path) -> dict[str, RunEntry]:
 
 
 def register_run(run_id: str, *, folder: Path, server: str) -> None:
-    """Remember a run (idempotent: a resumed run keeps its first entry)."""
+    """Remember a run (idempotent). A registry that cannot be written is logged, not fatal:
+    the fetch matters more than the orphan finder."""
+    try:
+        _register(run_id, folder=folder, server=server)
+    except OSError as exc:
+        log.warning("could not record run %s in %s: %s", run_id, registry_path(), exc)
+
+
+def _register(run_id: str, *, folder: Path, server: str) -> None:
     path = registry_path()
     with _locked(path):
         entries = _read(path)

@@ -18,6 +18,9 @@ import math
 import random
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = ["HEADER", "SURVEY_START_MJD", "Job", "has_data", "render_result"]
 
 SURVEY_START_MJD = 57230.0
@@ -25,10 +28,15 @@ HEADER = (
     "###MJD          m      dm   uJy   duJy F err chi/N     RA       Dec        x        y     maj"
     "  min   phi  apfit mag5sig Sky   Obs"
 )
-_MASK64 = (1 << 64) - 1
 _FILTERS = ("c", "o")
 _CAMERAS = ("01a", "02a", "03a", "04a")
 _TEMPLATE_CHANGES = (58417.0, 58882.0)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+UInts = npt.NDArray[np.uint64]
+Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +66,32 @@ class Job:
         return max(SURVEY_START_MJD, self.mjd_min if self.mjd_min is not None else -math.inf)
 
 
-def _mix(*values: int) -> int:
-    """splitmix64 over a sequence of integers: a cheap, well-spread, stateless hash."""
-    state = 0x9E3779B97F4A7C15
+def _unit(*values: int | UInts) -> Floats:
+    """splitmix64 over (seed, counters...), element-wise, as uniforms in [0, 1).
+
+    A counter-based generator: the number drawn for (target, day, filter, k, j) never depends
+    on the window, so narrower windows give exactly a subset of the rows of wider ones.
+    """
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+    state = np.full(shape, _GOLDEN, dtype=np.uint64)
     for value in values:
-        state = (state + (value & _MASK64) + 0x9E3779B97F4A7C15) & _MASK64
-        state = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        state = ((state ^ (state >> 27)) * 0x94D049BB133111EB) & _MASK64
-        state ^= state >> 31
-    return state
+        addend = (
+            np.asarray(value, dtype=np.uint64)
+            if isinstance(value, np.ndarray)
+            else (np.uint64(value & 0xFFFFFFFFFFFFFFFF))
+        )
+        state = state + addend + _GOLDEN
+        state = (state ^ (state >> np.uint64(30))) * _MIX1
+        state = (state ^ (state >> np.uint64(27))) * _MIX2
+        state = state ^ (state >> np.uint64(31))
+    return (state >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0**53)
 
 
-def _unit(*values: int) -> float:
-    return _mix(*values) / 2.0**64
+def _gauss(*values: int | UInts) -> Floats:
+    """Standard normal deviates (Box-Muller over two counter-based uniforms)."""
+    u1 = _unit(*values, 1)
+    u2 = _unit(*values, 2)
+    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
 
 
 def _excluded_target(job: Job) -> bool:
@@ -80,28 +101,47 @@ def _excluded_target(job: Job) -> bool:
     return dec < -50.0 or dec >= 90.0 or not 0.0 <= ra <= 360.0
 
 
-def _exposures(job: Job, *, first_only: bool = False) -> list[tuple[float, int, int, int]]:
-    """``(mjd, day, filter index, k)`` of each exposure in the window, sorted by MJD."""
+@dataclass(frozen=True, slots=True)
+class _Exposures:
+    mjd: Floats
+    day: UInts
+    filt: UInts
+    k: UInts
+
+
+def _exposures(job: Job) -> _Exposures:
+    """Every exposure of the target in the window, sorted by MJD."""
     rate = job.observations_per_day
     whole, fraction = int(rate), rate - int(rate)
-    seed = job.seed
-    found: list[tuple[float, int, int, int]] = []
-    for day in range(math.floor(job.start_mjd), math.floor(job.end_mjd) + 1):
-        for filt in range(len(_FILTERS)):
-            count = whole + (1 if _unit(seed, day, filt, 0) < fraction else 0)
-            for k in range(count):
-                mjd = day + 0.25 + 0.5 * _unit(seed, day, filt, k + 1)
-                if job.start_mjd <= mjd <= job.end_mjd:
-                    found.append((round(mjd, 6), day, filt, k))
-                    if first_only:
-                        return found
-    found.sort()
-    return found
+    first, last = math.floor(job.start_mjd), math.floor(job.end_mjd)
+    days = np.arange(first, max(first, last + 1), dtype=np.uint64)
+    parts: list[tuple[Floats, UInts, UInts, UInts]] = []
+    for filt in range(len(_FILTERS)):
+        counts = whole + (_unit(job.seed, days, filt, 0) < fraction).astype(np.int64)
+        for k in range(int(counts.max(initial=0))):
+            chosen = days[counts > k]
+            mjd = chosen.astype(np.float64) + 0.25 + 0.5 * _unit(job.seed, chosen, filt, k + 1)
+            keep = (mjd >= job.start_mjd) & (mjd <= job.end_mjd)
+            size = int(keep.sum())
+            parts.append(
+                (
+                    np.round(mjd[keep], 6),
+                    chosen[keep],
+                    np.full(size, filt, dtype=np.uint64),
+                    np.full(size, k, dtype=np.uint64),
+                )
+            )
+    if not parts:
+        empty = np.zeros(0, dtype=np.uint64)
+        return _Exposures(np.zeros(0), empty, empty, empty)
+    mjd, day, filt_arr, k_arr = (np.concatenate(column) for column in zip(*parts, strict=True))
+    order = np.argsort(mjd, kind="stable")
+    return _Exposures(mjd[order], day[order], filt_arr[order], k_arr[order])
 
 
 def has_data(job: Job) -> bool:
     """Whether the runner finds anything (False means "No data returned")."""
-    return not _excluded_target(job) and bool(_exposures(job, first_only=True))
+    return not _excluded_target(job) and _exposures(job).mjd.size > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,61 +172,93 @@ class _Source:
             dec_rate=rng.uniform(-0.05, 0.05),
         )
 
-    def transient(self, mjd: float) -> float:
-        if self.peak_mjd is None:
-            return 0.0
-        dt = mjd - self.peak_mjd
-        if dt < 0:
-            return self.peak_flux * math.exp(-0.5 * (dt / self.rise) ** 2)
-        return self.peak_flux * math.exp(-dt / self.decay)
-
-    def flux(self, mjd: float, *, reduced: bool) -> float:
+    def flux(self, mjd: Floats, *, reduced: bool) -> Floats:
+        transient = np.zeros_like(mjd)
+        if self.peak_mjd is not None:
+            dt = mjd - self.peak_mjd
+            rising = self.peak_flux * np.exp(-0.5 * (np.minimum(dt, 0.0) / self.rise) ** 2)
+            falling = self.peak_flux * np.exp(-np.maximum(dt, 0.0) / self.decay)
+            transient = np.where(dt < 0, rising, falling)
         if reduced:
-            return self.baseline + self.transient(mjd)
-        epoch = sum(1 for change in _TEMPLATE_CHANGES if mjd >= change)
-        return self.transient(mjd) + self.offsets[epoch]
+            return self.baseline + transient
+        epoch = np.searchsorted(np.asarray(_TEMPLATE_CHANGES), mjd, side="right")
+        offsets: Floats = np.asarray(self.offsets, dtype=np.float64)[epoch]
+        return transient + offsets
 
 
-def _position(job: Job, source: _Source, mjd: float) -> tuple[float, float]:
+def _positions(job: Job, source: _Source, mjd: Floats) -> tuple[Floats, Floats]:
     if job.mpc_name is None:
-        return job.ra or 0.0, job.dec or 0.0
-    ra0 = _unit(job.seed, 1) * 360.0
-    dec0 = -20.0 + 40.0 * _unit(job.seed, 2)
+        return np.full_like(mjd, job.ra or 0.0), np.full_like(mjd, job.dec or 0.0)
+    ra0 = float(_unit(job.seed, 1)) * 360.0
+    dec0 = -20.0 + 40.0 * float(_unit(job.seed, 2))
     days = mjd - SURVEY_START_MJD
-    return (ra0 + source.ra_rate * days) % 360.0, max(
-        -89.0, min(89.0, dec0 + source.dec_rate * days)
-    )
+    return (ra0 + source.ra_rate * days) % 360.0, np.clip(dec0 + source.dec_rate * days, -89, 89)
 
 
-def _row(job: Job, source: _Source, exposure: tuple[float, int, int, int]) -> str:
-    mjd, day, filt, k = exposure
-    rng = random.Random(_mix(job.seed, day, filt, k, 7))
-    mag5sig = 19.6 + (0.15 if filt == 1 else 0.0) + rng.gauss(0, 0.35)
-    sky = mag5sig + 1.9 + rng.gauss(0, 0.2)
-    true_flux = source.flux(mjd, reduced=job.use_reduced)
-    sigma = math.hypot(10 ** (-0.4 * (mag5sig - 23.9)) / 5.0, 0.03 * true_flux)
-    ujy = round(true_flux + rng.gauss(0, sigma)) or 1
-    dujy = max(1, round(sigma))
-    magnitude = math.copysign(23.9 - 2.5 * math.log10(abs(ujy)), ujy)
-    dm = 1.0857 * dujy / abs(ujy)
-    ra, dec = _position(job, source, mjd)
-    ra += rng.gauss(0, 0.00002)
-    dec += rng.gauss(0, 0.00002)
-    major = rng.uniform(1.9, 3.2)
-    minor = major * rng.uniform(0.85, 1.0)
-    obs = f"{_CAMERAS[rng.randrange(4)]}{day}o{rng.randint(1, 1200):04d}{_FILTERS[filt]}"
-    return (
-        f"{mjd:.6f} {magnitude:7.3f} {dm:6.3f} {ujy:5d} {dujy:4d} {_FILTERS[filt]} {0:2d} "
-        f"{abs(rng.gauss(1.2, 0.5)) + 0.1:6.2f} {ra:9.5f} {dec:9.5f} "
-        f"{rng.uniform(50, 10500):8.2f} {rng.uniform(50, 10500):8.2f} {major:4.2f} {minor:4.2f} "
-        f"{rng.uniform(-90, 90):5.1f} {rng.gauss(-0.38, 0.03):6.3f} {mag5sig:5.2f} {sky:5.2f} {obs}"
-    )
+def _rows(job: Job, exposures: _Exposures) -> list[str]:
+    """Format every exposure as a result-file row (all columns computed element-wise)."""
+    source = _Source.for_seed(job.seed)
+    key = (job.seed, exposures.day, exposures.filt, exposures.k)
+
+    def unit(j: int) -> Floats:
+        return _unit(*key, 100 + j)
+
+    def gauss(j: int) -> Floats:
+        return _gauss(*key, 200 + j)
+
+    mag5sig = 19.6 + 0.15 * exposures.filt.astype(np.float64) + 0.35 * gauss(0)
+    sky = mag5sig + 1.9 + 0.2 * gauss(1)
+    true_flux = source.flux(exposures.mjd, reduced=job.use_reduced)
+    sigma = np.hypot(10 ** (-0.4 * (mag5sig - 23.9)) / 5.0, 0.03 * true_flux)
+    ujy = np.rint(true_flux + sigma * gauss(2)).astype(np.int64)
+    ujy[ujy == 0] = 1
+    dujy = np.maximum(1, np.rint(sigma)).astype(np.int64)
+    magnitude = np.copysign(23.9 - 2.5 * np.log10(np.abs(ujy)), ujy)
+    dm = 1.0857 * dujy / np.abs(ujy)
+    ra, dec = _positions(job, source, exposures.mjd)
+    major = 1.9 + 1.3 * unit(0)
+    columns = zip(
+        exposures.mjd.tolist(), magnitude.tolist(), dm.tolist(), ujy.tolist(), dujy.tolist(),
+        exposures.filt.tolist(), (np.abs(1.2 + 0.5 * gauss(3)) + 0.1).tolist(),
+        (ra + 0.00002 * gauss(4)).tolist(), (dec + 0.00002 * gauss(5)).tolist(),
+        (50 + 10450 * unit(1)).tolist(), (50 + 10450 * unit(2)).tolist(),
+        major.tolist(), (major * (0.85 + 0.15 * unit(3))).tolist(), (-90 + 180 * unit(4)).tolist(),
+        (-0.38 + 0.03 * gauss(6)).tolist(), mag5sig.tolist(), sky.tolist(),
+        (4 * unit(5)).astype(np.int64).tolist(), (1 + 1200 * unit(6)).astype(np.int64).tolist(),
+        exposures.day.tolist(), strict=True,
+    )  # fmt: skip
+    return [
+        f"{mjd:.6f} {m:7.3f} {dm_:6.3f} {f:5d} {df:4d} {_FILTERS[flt]} {0:2d} {chi:6.2f} "
+        f"{r:9.5f} {d:9.5f} {x:8.2f} {y:8.2f} {a:4.2f} {b:4.2f} {phi:5.1f} {ap:6.3f} "
+        f"{m5:5.2f} {sk:5.2f} {_CAMERAS[cam]}{day}o{exp:04d}{_FILTERS[flt]}"
+        for (
+            mjd,
+            m,
+            dm_,
+            f,
+            df,
+            flt,
+            chi,
+            r,
+            d,
+            x,
+            y,
+            a,
+            b,
+            phi,
+            ap,
+            m5,
+            sk,
+            cam,
+            exp,
+            day,
+        ) in columns
+    ]
 
 
 def render_result(job: Job) -> str:
     """The whole result file (header only when there is no data)."""
     lines = [HEADER]
     if not _excluded_target(job):
-        source = _Source.for_seed(job.seed)
-        lines.extend(_row(job, source, exposure) for exposure in _exposures(job))
+        lines.extend(_rows(job, _exposures(job)))
     return "\n".join(lines) + "\n"
