@@ -10,17 +10,28 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from atlasbatch._client import AtlasClient
-from atlasbatch._exceptions import AtlasBatchError, ResultFileError
+from atlasbatch._exceptions import AtlasBatchError
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
+from atlasbatch._pipeline import ResultSaver, save_result_file
 from atlasbatch._poller import classify
-from atlasbatch._results import parse_result, safe_filename, write_atomic
+from atlasbatch._reconcile import settle_batch
+from atlasbatch._results import parse_result
 
-__all__ = ["CleanupReport", "Orphan", "cancel_run", "cleanup_run", "find_orphans", "run_id_of"]
+__all__ = [
+    "CleanupReport",
+    "Orphan",
+    "cancel_run",
+    "cleanup_run",
+    "find_orphans",
+    "run_id_of",
+    "settle_open_batches",
+]
 
 log = logging.getLogger(__name__)
 TAG_PREFIX = "atlasbatch:"
@@ -62,30 +73,50 @@ async def _delete(
     report.deleted += 1
 
 
+async def settle_open_batches(client: AtlasClient, ledger: Ledger) -> None:
+    """Batches a stopped run left "submitting": adopt what the server made, re-queue the rest."""
+    for batch, tag, lines in ledger.open_batches():
+        await settle_batch(client, ledger, batch, tag, [ledger.target(line) for line in lines])
+
+
 async def cancel_run(client: AtlasClient, ledger: Ledger) -> CleanupReport:
-    """Delete the run's unfinished remote tasks and mark every unfinished target cancelled."""
+    """Delete the run's unfinished remote tasks and mark its unfinished targets cancelled.
+
+    The server's state decides: a task that finished meanwhile is recorded as finished and
+    left for ``cleanup`` (its result is worth downloading), not cancelled.
+    """
     report = CleanupReport()
-    known = {task.task_id: task for task in ledger.open_tasks()}
+    await settle_open_batches(client, ledger)
+    known = {task.task_id for task in ledger.open_tasks()}
+    on_server: set[int] = set()
     for task in await _tagged_tasks(client, ledger.run_id):
-        task_id = int(task["id"])
-        if classify(task).state in (State.QUEUED, State.RUNNING) or task_id not in known:
-            await _delete(client, ledger if task_id in known else None, task_id, report)
+        update = classify(task)
+        on_server.add(update.task_id)
+        if update.state in (State.QUEUED, State.RUNNING) or update.task_id not in known:
+            await _delete(
+                client, ledger if update.task_id in known else None, update.task_id, report
+            )
+        else:
+            ledger.task_progress(
+                [(update.task_id, update.state, update.result_url, update.error_msg)]
+            )
+    for task_id in known - on_server:
+        ledger.task_deleted(task_id)  # the server no longer has it
     unfinished = (State.PENDING, State.SUBMITTING, State.QUEUED, State.RUNNING)
     for line, rep, state in ledger.lines():
         if rep == line and state in unfinished:
             ledger.set_state(line, State.CANCELLED, error="cancelled by the user")
             report.cancelled += 1
-    for row in ledger.open_tasks():
-        if row.state in (State.QUEUED, State.RUNNING):
-            ledger.task_deleted(row.task_id)  # gone with the run (deleted above, or never made)
-    for batch, _tag, _lines in ledger.open_batches():
-        ledger.batch_abandoned(batch)
     return report
 
 
-async def cleanup_run(client: AtlasClient, ledger: Ledger, out_dir: Path) -> CleanupReport:
+async def cleanup_run(
+    client: AtlasClient, ledger: Ledger, out_dir: Path, *, save_result: ResultSaver | None = None
+) -> CleanupReport:
     """Download what finished, then delete every remote task of the run."""
     report = CleanupReport()
+    await settle_open_batches(client, ledger)
+    save = save_result or partial(save_result_file, out_dir)
     known = {task.task_id: task for task in ledger.open_tasks()}
     on_server: set[int] = set()
     for task in await _tagged_tasks(client, ledger.run_id):
@@ -93,7 +124,7 @@ async def cleanup_run(client: AtlasClient, ledger: Ledger, out_dir: Path) -> Cle
         on_server.add(task_id)
         row = known.get(task_id)
         if row is not None and row.state not in FINAL_STATES:
-            await _save_if_finished(client, ledger, task, row.line, out_dir=out_dir, report=report)
+            await _save_if_finished(client, ledger, task, row.line, save=save, report=report)
         await _delete(client, ledger if row is not None else None, task_id, report)
     for task_id in set(known) - on_server:
         ledger.task_deleted(task_id)  # the server no longer has it (purged or deleted)
@@ -106,7 +137,7 @@ async def _save_if_finished(
     task: dict[str, Any],
     line: int,
     *,
-    out_dir: Path,
+    save: ResultSaver,
     report: CleanupReport,
 ) -> None:
     update = classify(task)
@@ -119,14 +150,11 @@ async def _save_if_finished(
     try:
         data = await client.download(update.result_url)
         parse_result(data.decode("utf-8", "replace"), source=f"task {update.task_id}")
-    except (AtlasBatchError, ResultFileError) as exc:
+    except AtlasBatchError as exc:
         ledger.task_done(update.task_id, line, State.FAILED, error=str(exc))
         return
-    target = ledger.target(line)
-    path = out_dir / "lightcurves" / f"{safe_filename(target.name)}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
-    ledger.task_done(update.task_id, line, State.DOWNLOADED, path=str(path.relative_to(out_dir)))
+    path = save(ledger.target(line), data)
+    ledger.task_done(update.task_id, line, State.DOWNLOADED, path=path)
     report.downloaded += 1
 
 

@@ -16,7 +16,6 @@ from rich.console import Console
 from atlasbatch._cleanup import CleanupReport, cancel_run, cleanup_run
 from atlasbatch._cli_common import (
     add_server_arguments,
-    catch_up,
     finish_outputs,
     read_recipe,
     settings_from_args,
@@ -26,11 +25,8 @@ from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
 from atlasbatch._exceptions import InputError
-from atlasbatch._ledger import Ledger
-from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._progress import print_summary
-from atlasbatch._reconcile import adopt_batch
-from atlasbatch._refresh import META_KEY, MergingSaver, lightcurve_path, settle_unchanged
+from atlasbatch._refresh import META_KEY, MergingSaver, settle_unchanged
 from atlasbatch._rundir import open_run
 
 __all__ = [
@@ -89,24 +85,6 @@ def _report(console: Console, report: CleanupReport, *, verb: str) -> None:
     console.print(f"{verb}: " + "; ".join(parts), markup=False, soft_wrap=True)
 
 
-async def settle_open_batches(client: AtlasClient, ledger: Ledger) -> None:
-    """Batches a stopped fetch left "submitting": adopt the tasks the server made, or not.
-
-    As a resume would do. Without it, cancel would put those targets back to pending after
-    cancelling them, and cleanup would delete finished tasks without saving their results.
-    """
-    for batch, tag, lines in ledger.open_batches():
-        targets = [ledger.target(line) for line in lines]
-        pairs = await adopt_batch(client, tag, targets)
-        if not pairs:
-            ledger.batch_abandoned(batch)
-            continue
-        ledger.batch_submitted(batch, [(line, pairs[line]) for line in lines if line in pairs])
-        for line in lines:
-            if line not in pairs:
-                ledger.set_state(line, State.PENDING)
-
-
 def run_cancel(args: argparse.Namespace) -> int:
     """Run ``cancel``; the exit code (1 when some deletes failed)."""
     settings = _settings(args)
@@ -118,8 +96,6 @@ def run_cancel(args: argparse.Namespace) -> int:
     async def cancel() -> CleanupReport:
         async with AtlasClient(token=token, settings=settings) as client:
             with open_run(out_dir, base_url=settings.base_url) as ledger:
-                await settle_open_batches(client, ledger)
-                await catch_up(client, ledger)  # finished tasks are not cancelled
                 report = await cancel_run(client, ledger)
                 finish_outputs(ledger, out_dir, server=settings.base_url, plots=False)
                 print_summary(console, ledger, out_dir)
@@ -136,31 +112,6 @@ def run_cancel(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     return 1 if report.failed else 0
-
-
-def _unsaved(ledger: Ledger, out_dir: Path) -> dict[int, bytes]:
-    """Stored light curves of open queries in a refresh, before a clean-up overwrites them."""
-    if ledger.meta(META_KEY) is None:
-        return {}
-    kept: dict[int, bytes] = {}
-    for line, rep, state in ledger.lines():
-        if rep == line and state not in FINAL_STATES:
-            path = lightcurve_path(out_dir, ledger.target(line).name)
-            if path.exists():
-                kept[line] = path.read_bytes()
-    return kept
-
-
-def _merge_back(ledger: Ledger, out_dir: Path, kept: dict[int, bytes]) -> None:
-    """``cleanup_run`` saves plainly; in a refresh the older rows must be merged back."""
-    saver = MergingSaver(out_dir)
-    states = {line: state for line, _rep, state in ledger.lines()}
-    for line, old in kept.items():
-        path = lightcurve_path(out_dir, ledger.target(line).name)
-        if states.get(line) is State.DOWNLOADED and path.exists():
-            saver.merge_back(path, old)
-        elif not path.exists() or path.read_bytes() != old:
-            path.write_bytes(old)
 
 
 def run_cleanup(args: argparse.Namespace) -> int:
@@ -181,10 +132,9 @@ def run_cleanup(args: argparse.Namespace) -> int:
     async def cleanup() -> CleanupReport:
         async with AtlasClient(token=token, settings=settings) as client:
             with open_run(out_dir, base_url=settings.base_url) as ledger:
-                await settle_open_batches(client, ledger)
-                kept = _unsaved(ledger, out_dir)
-                report = await cleanup_run(client, ledger, out_dir)
-                _merge_back(ledger, out_dir, kept)
+                refresh = ledger.meta(META_KEY) is not None
+                saver = MergingSaver(out_dir) if refresh else None  # keep the older epochs
+                report = await cleanup_run(client, ledger, out_dir, save_result=saver)
                 settle_unchanged(ledger, out_dir)
                 finish_outputs(ledger, out_dir, server=settings.base_url,
                                plots=not args.no_plots)  # fmt: skip

@@ -25,14 +25,12 @@ from atlasbatch._finish import OutputOptions, write_outputs
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State
 from atlasbatch._pipeline import Pipeline, ResultSaver
-from atlasbatch._poller import classify
 from atlasbatch._progress import LiveView, LogView, ProgressView
 from atlasbatch._rundir import LEDGER_NAME
 
 __all__ = [
     "RunRecipe",
     "add_server_arguments",
-    "catch_up",
     "drive",
     "exit_code",
     "finish_outputs",
@@ -76,7 +74,9 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, from_run: bool = Fa
     parser.add_argument(
         "--base-url",
         default=None if from_run else os.environ.get("ATLAS_BASE_URL", PRODUCTION_URL),
-        help="server base URL" + (stored or " (default: $ATLAS_BASE_URL or the production server)"),
+        help="server base URL (default: "
+        + ("the run's server, else " if from_run else "")
+        + "$ATLAS_BASE_URL, else the production server)",
     )
     parser.add_argument(
         "--token-file",
@@ -221,34 +221,6 @@ async def drive(
         interrupted = False
         tg.cancel_scope.cancel()
     return interrupted
-
-
-async def catch_up(client: AtlasClient, ledger: Ledger) -> int:
-    """Record what the server says about the run's waiting tasks before the pipeline starts.
-
-    The pipeline times its first poll for tasks still to come (up to ten task times), so on
-    a resume finished results would wait that long; one walk of the started-task list (newest
-    first, down to our oldest waiting task) lets them be downloaded at once. The number of
-    tasks whose state changed.
-    """
-    waiting = {t.task_id: t.state for t in ledger.open_tasks()
-               if t.state in (State.QUEUED, State.RUNNING)}  # fmt: skip
-    if not waiting:
-        return 0
-    lowest = min(waiting)
-    updates: list[tuple[int, State, str | None, str | None]] = []
-    page = await client.list_page(started=True)
-    while page is not None:
-        ids = [int(task["id"]) for task in page.tasks]
-        for task in page.tasks:
-            update = classify(task)
-            if update.task_id in waiting and update.state is not waiting[update.task_id]:
-                updates.append((update.task_id, update.state, update.result_url, update.error_msg))
-        if page.next_url is None or not ids or min(ids) < lowest:
-            break
-        page = await client.list_page(url=page.next_url)
-    ledger.task_progress(updates)
-    return len(updates)
 
 
 def finish_outputs(

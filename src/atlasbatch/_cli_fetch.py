@@ -18,7 +18,6 @@ from rich.console import Console
 from atlasbatch._cli_common import (
     RunRecipe,
     add_server_arguments,
-    catch_up,
     drive,
     finish_outputs,
     make_view,
@@ -194,7 +193,6 @@ async def _fetch(
                 refresh = ledger.meta(META_KEY) is not None
                 view = make_view(settings=settings, title=f"atlasbatch → {out_dir}", live=live)
                 saver = MergingSaver(out_dir) if refresh else None
-                await catch_up(client, ledger)
                 interrupted = await drive(client, ledger, out_dir, view=view, saver=saver)
                 settle_unchanged(ledger, out_dir)
                 code = finish_outputs(ledger, out_dir, server=settings.base_url, csv=args.csv,

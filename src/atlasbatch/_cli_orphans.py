@@ -23,7 +23,6 @@ from rich.table import Table
 
 from atlasbatch._cleanup import Orphan, find_orphans, run_id_of
 from atlasbatch._cli_common import (
-    catch_up,
     drive,
     finish_outputs,
     make_view,
@@ -148,7 +147,6 @@ async def _adopt(
         register_run(run_id, folder=folder, server=settings.base_url)
         live = {"auto": None, "live": True, "plain": False}[args.progress]
         view = make_view(settings=settings, title=f"adopting {run_id} → {folder}", live=live)
-        await catch_up(client, ledger)
         interrupted = await drive(client, ledger, folder, view=view)
         code = finish_outputs(ledger, folder, server=settings.base_url, plots=not args.no_plots)
         print_summary(Console(), ledger, folder)

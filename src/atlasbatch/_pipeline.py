@@ -35,7 +35,7 @@ from atlasbatch._exceptions import (
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
 from atlasbatch._poller import Poller, PollPacer, TaskUpdate, classify
-from atlasbatch._reconcile import adopt_batch
+from atlasbatch._reconcile import settle_batch
 from atlasbatch._results import parse_result, safe_filename, write_atomic
 
 __all__ = ["Pipeline", "Progress", "ResultSaver", "save_result_file"]
@@ -251,9 +251,12 @@ class Pipeline:
         self._record_batch(number, batch, [int(task["id"]) for task in created])
 
     def _record_batch(self, number: int, batch: list[Target], task_ids: list[int]) -> None:
-        book = self._book
         pairs = list(zip((t.line for t in batch), task_ids, strict=True))
         self._ledger.batch_submitted(number, pairs)
+        self._track_created(batch, task_ids)
+
+    def _track_created(self, batch: list[Target], task_ids: list[int]) -> None:
+        book = self._book
         for target, task_id in zip(batch, task_ids, strict=True):
             book.state[target.line] = State.QUEUED
             book.waiting[task_id] = target.line
@@ -264,16 +267,11 @@ class Pipeline:
 
     async def _settle_uncertain(self, number: int, tag: str, batch: list[Target]) -> None:
         """After a lost answer: adopt the batch's tasks if the server made them, else retry."""
-        pairs = await adopt_batch(self._client, tag, batch)
-        if not pairs:
-            self._ledger.batch_abandoned(number)
-            self._back_to_pending(batch)
-            return
+        pairs = await settle_batch(self._client, self._ledger, number, tag, batch)
         adopted = [t for t in batch if t.line in pairs]
-        self._record_batch(number, adopted, [pairs[t.line] for t in adopted])
+        if adopted:
+            self._track_created(adopted, [pairs[t.line] for t in adopted])
         missing = [t for t in batch if t.line not in pairs]
-        for target in missing:  # radeclist is all-or-nothing, so this is only a safeguard
-            self._ledger.set_state(target.line, State.PENDING)
         if missing:
             self._back_to_pending(missing)
 
@@ -316,11 +314,14 @@ class Pipeline:
     # --- polling ---------------------------------------------------------------------
 
     async def _poll_loop(self) -> None:
+        first = True  # on resume, tasks may have finished long ago: look at once
         while True:
             if not self._book.waiting:
                 await self._changed.wait()
                 continue
-            await anyio.sleep(self._pacer.interval(active=len(self._book.waiting)))
+            if not first:
+                await anyio.sleep(self._pacer.interval(active=len(self._book.waiting)))
+            first = False
             try:
                 updates, seen = await self._poller.poll(self._book.waiting)
             except AuthenticationError:

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from atlasbatch._client import AtlasClient
-from atlasbatch._models import Target
+from atlasbatch._ledger import Ledger
+from atlasbatch._models import State, Target
 
-__all__ = ["adopt_batch", "match_tasks"]
+__all__ = ["adopt_batch", "match_tasks", "settle_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -56,4 +57,23 @@ async def adopt_batch(client: AtlasClient, tag: str, batch: Sequence[Target]) ->
     pairs = match_tasks(batch, tagged)
     if tagged:
         log.info("%s: adopted %d of %d tasks found on the server", tag, len(pairs), len(tagged))
+    return pairs
+
+
+async def settle_batch(
+    client: AtlasClient, ledger: Ledger, batch: int, tag: str, targets: Sequence[Target]
+) -> dict[int, int]:
+    """Settle a batch whose POST answer is unknown; the ledger says what the server holds.
+
+    Tasks found by tag are adopted (queued); targets without a task are pending again, so
+    they are sent once more — never twice, since the server made none for them.
+    """
+    pairs = await adopt_batch(client, tag, targets)
+    if not pairs:
+        ledger.batch_abandoned(batch)
+        return pairs
+    ledger.batch_submitted(batch, [(t.line, pairs[t.line]) for t in targets if t.line in pairs])
+    for target in targets:  # radeclist is all-or-nothing: only a safeguard
+        if target.line not in pairs:
+            ledger.set_state(target.line, State.PENDING)
     return pairs

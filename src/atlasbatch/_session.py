@@ -23,6 +23,7 @@ from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._models import FINAL_STATES, Outcome, State
 from atlasbatch._pipeline import Pipeline
+from atlasbatch._registry import register_run
 from atlasbatch._rundir import open_run, record_targets
 from atlasbatch._targets import TargetList, read_targets
 
@@ -142,6 +143,8 @@ class Session:
         async with send:
             with open_run(out_dir, base_url=self.settings.base_url) as ledger:
                 record_targets(ledger, targets)
+                if out_dir is not None:  # so `cleanup --orphans` knows these tasks are not orphans
+                    register_run(ledger.run_id, folder=out_dir, server=self.settings.base_url)
                 for row in ledger.outcomes():  # rows already final: invalid, or a past run
                     if row.state in FINAL_STATES:
                         await send.send(Outcome(target=row.target, state=row.state,

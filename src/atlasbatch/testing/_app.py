@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.applications import Starlette
@@ -13,7 +12,6 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from ._api import (
-    APACHE_404_HTML,
     DJANGO_404_HTML,
     ApiError,
     authenticate,
@@ -24,6 +22,7 @@ from ._api import (
     parse_body,
     prelude,
 )
+from ._downloads import ResultFiles
 from ._fields import FieldValue, JsonValue
 from ._listing import list_tasks
 from ._radeclist import split_radeclist
@@ -35,7 +34,6 @@ __all__ = ["PREFIX", "create_app"]
 
 PREFIX = "/forcedphot"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_RESULT_NAME = re.compile(r"^job(\d+)\.txt$")
 _DESCRIPTION = "API endpoint that allows force.sh tasks to be created and deleted."
 _PARSES = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
 
@@ -225,46 +223,11 @@ class Views:
             return Response(status_code=304)
         return json_response(body, headers={"ETag": etag})
 
-    async def data_txt(self, request: Request) -> Response:
-        with self.store.lock:
-            self.store.advance()
-            task = self.store.get(int(request.path_params["task_id"]))
-            return self._result(task, DJANGO_404_HTML)
-
-    async def static_result(self, request: Request) -> Response:
-        name = str(request.path_params["name"])
-        match = _RESULT_NAME.match(name)
-        with self.store.lock:
-            self.store.advance()
-            task = None
-            if match is not None and name == f"job{int(match.group(1)):05d}.txt":
-                task = self.store.get(int(match.group(1)))
-            return self._result(task, APACHE_404_HTML)
-
-    def _result(self, task: Task | None, not_found: str) -> Response:
-        text = None if task is None else self.store.result_text(task)
-        if text is None:
-            return html_response(not_found, 404)
-        self.store.stats.downloads += 1
-        if self.store.draw(self.store.faults.truncate_rate):
-            self.store.stats.faults["truncated"] += 1
-            text = _truncate(text)
-        return Response(text, media_type="text/plain")
-
     async def stats(self, request: Request) -> Response:
         del request
         with self.store.lock:
             self.store.advance()
             return json_response(self.store.snapshot())  # type: ignore[arg-type]
-
-
-def _truncate(text: str) -> str:
-    """Cut the file in the middle of a line (about 60% in, never on a line boundary)."""
-    cut = int(len(text) * 0.6)
-    line_start = text.rfind("\n", 0, cut) + 1
-    line_end = text.find("\n", line_start)
-    line_end = len(text) if line_end < 0 else line_end
-    return text[: line_start + max(1, (line_end - line_start) // 2)]
 
 
 def _slash_redirect(app: Starlette) -> Callable[[Request], Awaitable[Response]]:
@@ -283,14 +246,15 @@ def _slash_redirect(app: Starlette) -> Callable[[Request], Awaitable[Response]]:
 def create_app(store: Store) -> Starlette:
     """The Starlette application (without the fault/stats middleware)."""
     views = Views(store)
+    files = ResultFiles(store)
     routes = [
         Route(f"{PREFIX}/api-token-auth/", views.token_auth, methods=ALL_METHODS),
         Route(f"{PREFIX}/queue/", views.queue, methods=ALL_METHODS),
         Route(f"{PREFIX}/queue.json", views.queue, methods=ALL_METHODS),
         Route(f"{PREFIX}/queue/{{task_id:int}}/", views.task, methods=ALL_METHODS),
         Route(f"{PREFIX}/queue/{{task_id:int}}.json", views.task, methods=ALL_METHODS),
-        Route(f"{PREFIX}/queue/{{task_id:int}}/data.txt", views.data_txt, methods=["GET"]),
-        Route(f"{PREFIX}/static/results/{{name}}", views.static_result, methods=["GET"]),
+        Route(f"{PREFIX}/queue/{{task_id:int}}/data.txt", files.data_txt, methods=["GET"]),
+        Route(f"{PREFIX}/static/results/{{name}}", files.static_result, methods=["GET"]),
         Route(f"{PREFIX}/_emulator/stats.json", views.stats, methods=["GET"]),
     ]
     app = Starlette(routes=routes)

@@ -73,25 +73,21 @@ def _unit(*values: int | UInts) -> Floats:
     on the window, so narrower windows give exactly a subset of the rows of wider ones.
     """
     shape = np.broadcast_shapes(*(np.shape(v) for v in values))
-    state = np.full(shape, _GOLDEN, dtype=np.uint64)
+    # arrays throughout, never numpy scalars: array arithmetic wraps silently modulo 2**64,
+    # scalar arithmetic warns about the (intended) overflow
+    state = np.full(shape or (1,), _GOLDEN, dtype=np.uint64)
     for value in values:
         addend = (
-            np.asarray(value, dtype=np.uint64)
+            value.astype(np.uint64)
             if isinstance(value, np.ndarray)
-            else (np.uint64(value & 0xFFFFFFFFFFFFFFFF))
+            else np.full(1, value & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
         )
         state = state + addend + _GOLDEN
         state = (state ^ (state >> np.uint64(30))) * _MIX1
         state = (state ^ (state >> np.uint64(27))) * _MIX2
         state = state ^ (state >> np.uint64(31))
+    state = state.reshape(shape)
     return (state >> np.uint64(11)).astype(np.float64) * (1.0 / 2.0**53)
-
-
-def _gauss(*values: int | UInts) -> Floats:
-    """Standard normal deviates (Box-Muller over two counter-based uniforms)."""
-    u1 = _unit(*values, 1)
-    u2 = _unit(*values, 2)
-    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
 
 
 def _excluded_target(job: Job) -> bool:
@@ -169,7 +165,7 @@ class _Source:
             decay=rng.uniform(15.0, 80.0),
             offsets=(rng.gauss(0, 15), rng.gauss(0, 15), rng.gauss(0, 15)),
             ra_rate=rng.uniform(0.05, 0.3),
-            dec_rate=rng.uniform(-0.05, 0.05),
+            dec_rate=rng.uniform(-0.005, 0.005),
         )
 
     def flux(self, mjd: Floats, *, reduced: bool) -> Floats:
@@ -189,8 +185,8 @@ class _Source:
 def _positions(job: Job, source: _Source, mjd: Floats) -> tuple[Floats, Floats]:
     if job.mpc_name is None:
         return np.full_like(mjd, job.ra or 0.0), np.full_like(mjd, job.dec or 0.0)
-    ra0 = float(_unit(job.seed, 1)) * 360.0
-    dec0 = -20.0 + 40.0 * float(_unit(job.seed, 2))
+    ra0 = float(_unit(job.seed, 1)[()]) * 360.0
+    dec0 = -20.0 + 40.0 * float(_unit(job.seed, 2)[()])
     days = mjd - SURVEY_START_MJD
     return (ra0 + source.ra_rate * days) % 360.0, np.clip(dec0 + source.dec_rate * days, -89, 89)
 
@@ -198,13 +194,23 @@ def _positions(job: Job, source: _Source, mjd: Floats) -> tuple[Floats, Floats]:
 def _rows(job: Job, exposures: _Exposures) -> list[str]:
     """Format every exposure as a result-file row (all columns computed element-wise)."""
     source = _Source.for_seed(job.seed)
-    key = (job.seed, exposures.day, exposures.filt, exposures.k)
+    # all random columns in one call: 7 uniforms, then 7 pairs for Box-Muller gaussians
+    draws = _unit(
+        job.seed,
+        exposures.day[:, None],
+        exposures.filt[:, None],
+        exposures.k[:, None],
+        np.arange(100, 121, dtype=np.uint64)[None, :],
+    )
 
     def unit(j: int) -> Floats:
-        return _unit(*key, 100 + j)
+        column: Floats = draws[:, j]
+        return column
 
     def gauss(j: int) -> Floats:
-        return _gauss(*key, 200 + j)
+        u1, u2 = draws[:, 7 + 2 * j], draws[:, 8 + 2 * j]
+        normal: Floats = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
+        return normal
 
     mag5sig = 19.6 + 0.15 * exposures.filt.astype(np.float64) + 0.35 * gauss(0)
     sky = mag5sig + 1.9 + 0.2 * gauss(1)
