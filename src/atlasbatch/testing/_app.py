@@ -37,8 +37,6 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _DESCRIPTION = "API endpoint that allows force.sh tasks to be created and deleted."
 _PARSES = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
 
 def _not_allowed(method: str) -> ApiError:
     return ApiError(detail_response(405, f'Method "{method}" not allowed.'))
