@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serial", action="store_true", help="no side lane for the seed rows")
     parser.add_argument("--no-scale", action="store_true", help="skip the 100k scale run")
     parser.add_argument(
+        "--scale-only", type=int, metavar="N", help="only the scale run, with N targets"
+    )
+    parser.add_argument(
         "--stock-emulator", action="store_true", help="keep the emulator's Nagle delay (~44 ms)"
     )
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = TINY if args.tiny else QUICK if args.quick else FULL
     started = time.monotonic()
     _say(f"benchmark plan: {'tiny' if args.tiny else 'quick' if args.quick else 'full'}")
+    if args.scale_only:
+        plan = Plan(scenarios=[], clients=(), scale_targets=args.scale_only)
     rows = run_plan(plan, serial=args.serial, scale=not args.no_scale)
     print(markdown_table(rows))
     notes = [f"{r.scenario}/{r.client}: {'; '.join(r.notes)}" for r in rows if r.notes]

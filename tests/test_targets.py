@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -456,10 +455,8 @@ def test_name_shared_with_a_bad_row_is_reported(tmp_path: Path) -> None:
     assert "which has problems" in problems[1][2]
 
 
-def test_many_identical_rows_are_fast_and_map_to_the_first() -> None:
-    started = time.perf_counter()
+def test_many_identical_rows_map_to_the_first() -> None:
     result = _positions([(45.0, -30.0)] * 20_000)
-    assert time.perf_counter() - started < 10
     assert len(result.unique) == 1
     assert set(result.duplicate_of.values()) == {2}
     assert len(result.duplicate_of) == 19_999
@@ -635,15 +632,13 @@ def test_example_file_parses_cleanly() -> None:
     assert any(t.mjd_min is None for t in result.targets)
 
 
-def test_speed_of_100k_decimal_rows(tmp_path: Path) -> None:
+def test_100k_decimal_rows_keep_their_line_numbers(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     ra = rng.uniform(0, 360, 100_000)
     dec = np.degrees(np.arcsin(rng.uniform(-0.99, 0.99, 100_000)))
     body = "\n".join(f"t{i},{r:.6f},{d:.6f}" for i, (r, d) in enumerate(zip(ra, dec, strict=True)))
     path = write(tmp_path, "name,ra,dec\n" + body + "\n")
-    started = time.perf_counter()
-    result = read_targets(path)
-    elapsed = time.perf_counter() - started
+    result = read_targets(path)  # its speed is measured in benchmarks/, not asserted here
     assert len(result.targets) == 100_000
     assert result.targets[-1].line == 100_001
-    assert elapsed < 6  # ~0.7 s on a laptop; the bound only catches accidental O(n²)
+    assert len(result.unique) == 100_000
