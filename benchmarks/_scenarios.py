@@ -1,7 +1,7 @@
 """The scenarios and the two plans (``--quick`` and full).
 
-Times are scaled 10x like the rates (``60/6s`` is the real ``60/min``): a 0.1 s task stands
-for a 1 s one, the guide's 10 s poll becomes 1 s. The seed and naive clients get a cap on
+Times are scaled 10x like the rates (``60/6s`` is the real ``60/min``): a 0.2 s task stands
+for a 2 s one, the guide's 10 s poll becomes 1 s. The seed and naive clients get a cap on
 targets (the seed needs about one poll interval per target, so a few are enough to show its
 rate) and a time limit; a row whose client hit the limit is marked in the table.
 """

@@ -96,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _emulator.USE_STOCK = args.stock_emulator
     plan = TINY if args.tiny else QUICK if args.quick else FULL
-    started = time.monotonic()
-    _say(f"benchmark plan: {'tiny' if args.tiny else 'quick' if args.quick else 'full'}")
+    label = "tiny" if args.tiny else "quick" if args.quick else "full"
     if args.scale_only:
-        plan = Plan(scenarios=[], clients=(), scale_targets=args.scale_only)
+        plan, label = Plan(scenarios=[], clients=(), scale_targets=args.scale_only), "scale"
+    started = time.monotonic()
+    _say(f"benchmark plan: {label}")
     rows = run_plan(plan, serial=args.serial, scale=not args.no_scale)
     print(markdown_table(rows))
     notes = [f"{r.scenario}/{r.client}: {'; '.join(r.notes)}" for r in rows if r.notes]
