@@ -16,9 +16,9 @@ from typing import Any
 
 from atlasbatch._client import AtlasClient
 from atlasbatch._exceptions import AtlasBatchError
+from atlasbatch._fetcher import ResultSaver, save_result_file
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
-from atlasbatch._pipeline import ResultSaver, save_result_file
 from atlasbatch._poller import classify
 from atlasbatch._reconcile import settle_batch
 from atlasbatch._results import parse_result

@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -22,69 +20,25 @@ import pandas as pd
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from atlasbatch._book import Book, Progress
 from atlasbatch._client import AtlasClient
 from atlasbatch._exceptions import (
     AtlasBatchError,
     AuthenticationError,
-    NotFoundError,
-    QueueFullError,
-    RequestRejectedError,
-    ResultFileError,
-    SubmissionUncertainError,
 )
+from atlasbatch._fetcher import ResultSaver, fetch_result, save_result_file
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
 from atlasbatch._poller import Poller, PollPacer, TaskUpdate, classify
-from atlasbatch._reconcile import settle_batch
-from atlasbatch._results import parse_result, safe_filename, write_atomic
+from atlasbatch._submitter import Submitter
 
-__all__ = ["Pipeline", "Progress", "ResultSaver", "save_result_file"]
+__all__ = ["Pipeline", "Progress", "ResultSaver"]
 
 log = logging.getLogger(__name__)
 
 OutcomeHandler = Callable[[Outcome], Awaitable[None]]
-#: Writes one downloaded result; returns its path relative to the run directory.
-ResultSaver = Callable[[Target, bytes], str]
 _DELETERS = 8
 _DELETE_TRIES = 5
-_DOWNLOAD_TRIES = 3
-
-
-def save_result_file(out_dir: Path, target: Target, data: bytes) -> str:
-    """The default saver: ``DIR/lightcurves/<name>.txt`` in the server's own format."""
-    folder = out_dir / "lightcurves"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{safe_filename(target.name)}.txt"
-    write_atomic(path, data)
-    return str(path.relative_to(out_dir))
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A snapshot for progress displays."""
-
-    counts: dict[State, int]
-    tasks_deleted: int
-    tasks_on_server: int
-    writes_in_window: int
-    reads_in_window: int
-    throttled: int
-    task_seconds: float
-    eta_seconds: float | None
-
-
-@dataclass
-class _Book:
-    """In-memory mirror of what the ledger knows, for the hot paths."""
-
-    state: dict[int, State] = field(default_factory=dict)  # representative line -> state
-    members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    pending: list[Target] = field(default_factory=list)
-    waiting: dict[int, int] = field(default_factory=dict)  # task id -> line (queued/running)
-    unstarted: set[int] = field(default_factory=set)
-    undeleted: set[int] = field(default_factory=set)
-    deleted: int = 0
-    downloading: int = 0
 
 
 class Pipeline:
@@ -109,72 +63,59 @@ class Pipeline:
         self._save = save_result or (partial(save_result_file, out_dir) if out_dir else None)
         self._poller = Poller(client)
         self._pacer = PollPacer(self._settings)
-        self._book = _Book()
+        self._book = Book()
         self._changed = anyio.Event()
-        self._foreign_queued = 0
-        self._cap = self._settings.max_queued
+        self._submitter = Submitter(
+            client, ledger, self._book, notify=self._notify, on_refused=self._refused
+        )
         self._last_progress = time.monotonic()
-        self.submitting = True
 
     # --- public ----------------------------------------------------------------------
 
     async def run(self) -> None:
         """Work until every target has an outcome and every task is deleted."""
-        self._load()
+        self._book.load(self._ledger)
         down_tx, down_rx = anyio.create_memory_object_stream[tuple[int, int, str]](math.inf)
         del_tx, del_rx = anyio.create_memory_object_stream[int](math.inf)
         self._down_tx, self._del_tx = down_tx, del_tx
         async with anyio.create_task_group() as tg, down_tx, del_tx:
             await self._resume_in_flight()
             self._start_workers(tg, down_rx, del_rx)
-            while not self._done():
+            while not self._book.done():
                 await self._changed.wait()
             tg.cancel_scope.cancel()
 
+    @property
+    def submitting(self) -> bool:
+        """False once :meth:`stop_submitting` was called."""
+        return self._submitter.enabled
+
     def stop_submitting(self) -> None:
         """No new submissions from now on (first Ctrl-C); the rest goes on."""
-        self.submitting = False
+        self._submitter.enabled = False
         self._notify()
 
     def progress(self) -> Progress:
         """Counts and budgets now, for a progress display."""
-        counts: Counter[State] = Counter()
-        for line, state in self._book.state.items():
-            counts[state] += 1 + len(self._book.members.get(line, ()))
-        left = sum(1 for s in self._book.state.values() if s not in FINAL_STATES)
+        left = self._book.open
         return Progress(
-            counts=dict(counts),
+            counts=self._book.counts(),
             tasks_deleted=self._book.deleted,
             tasks_on_server=len(self._book.undeleted),
             writes_in_window=self._client.writes.in_window(),
             reads_in_window=self._client.reads.in_window(),
             throttled=self._client.writes.throttled + self._client.reads.throttled,
             task_seconds=self._pacer.task_seconds,
-            eta_seconds=left * self._pacer.task_seconds if left else 0.0,
+            eta_seconds=left * self._pacer.task_seconds,
         )
 
     # --- set-up ----------------------------------------------------------------------
-
-    def _load(self) -> None:
-        book = self._book
-        for line, rep, state in self._ledger.lines():
-            if rep is None or rep == line:  # invalid rows (no rep) are their own, final
-                book.state[line] = state
-            else:
-                book.members[rep].append(line)
-        book.pending = self._ledger.queries_in(State.PENDING)
-        for task in self._ledger.open_tasks():
-            book.undeleted.add(task.task_id)
-            if task.state in (State.QUEUED, State.RUNNING):
-                book.waiting[task.task_id] = task.line
-                if task.state is State.QUEUED:
-                    book.unstarted.add(task.task_id)
 
     async def _resume_in_flight(self) -> None:
         """Batches a crash left "submitting": adopt what the server has, re-queue the rest."""
         for batch, tag, lines in self._ledger.open_batches():
             targets = [self._ledger.target(line) for line in lines]
-            await self._settle_uncertain(batch, tag, targets)
+            await self._submitter.settle(batch, tag, targets)
         for task in self._ledger.open_tasks():
             if task.state is State.FINISHED and task.result_url:
                 self._book.downloading += 1
@@ -197,11 +138,6 @@ class Pipeline:
         down_rx.close()
         del_rx.close()
 
-    def _done(self) -> bool:
-        book = self._book
-        unfinished = any(s not in FINAL_STATES for s in book.state.values())
-        return not unfinished and not book.undeleted and not book.downloading
-
     def _notify(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
@@ -210,106 +146,15 @@ class Pipeline:
 
     async def _submit_loop(self) -> None:
         while True:
-            batch = self._next_batch()
+            batch = self._submitter.next_batch()
             if batch is None:
                 await self._changed.wait()
                 continue
-            await self._submit(batch)
+            await self._submitter.submit(batch, pause=self._pacer.floor)
 
-    def _next_batch(self) -> list[Target] | None:
-        """The next targets to POST together, if the queue cap has room for them."""
-        book = self._book
-        if not self.submitting or not book.pending:
-            return None
-        window = book.pending[0].window
-        group = [t for t in book.pending if t.window == window][: self._settings.batch_size]
-        free = self._cap - len(book.unstarted) - self._foreign_queued
-        if free < len(group):
-            return None  # wait for tasks to start: the cap counts unstarted tasks
-        return group
-
-    async def _submit(self, batch: list[Target]) -> None:
-        book = self._book
-        chosen = {t.line for t in batch}
-        book.pending = [t for t in book.pending if t.line not in chosen]
-        number, tag = self._ledger.start_batch([t.line for t in batch])
-        for target in batch:
-            book.state[target.line] = State.SUBMITTING
-        try:
-            created = await self._client.submit(batch, comment=tag)
-        except SubmissionUncertainError as exc:
-            log.warning("batch %d: %s; looking for tag %s", number, exc, tag)
-            await self._settle_uncertain(number, tag, batch)
-            return
-        except QueueFullError as exc:
-            self._queue_full(number, batch, exc)
-            await anyio.sleep(self._pacer.floor)
-            return
-        except RequestRejectedError as exc:
-            await self._rejected(number, batch, exc)
-            return
-        self._record_batch(number, batch, [int(task["id"]) for task in created])
-
-    def _record_batch(self, number: int, batch: list[Target], task_ids: list[int]) -> None:
-        pairs = list(zip((t.line for t in batch), task_ids, strict=True))
-        self._ledger.batch_submitted(number, pairs)
-        self._track_created(batch, task_ids)
-
-    def _track_created(self, batch: list[Target], task_ids: list[int]) -> None:
-        book = self._book
-        for target, task_id in zip(batch, task_ids, strict=True):
-            book.state[target.line] = State.QUEUED
-            book.waiting[task_id] = target.line
-            book.unstarted.add(task_id)
-            book.undeleted.add(task_id)
-        self._foreign_queued = 0
-        self._notify()
-
-    async def _settle_uncertain(self, number: int, tag: str, batch: list[Target]) -> None:
-        """After a lost answer: adopt the batch's tasks if the server made them, else retry."""
-        pairs = await settle_batch(self._client, self._ledger, number, tag, batch)
-        adopted = [t for t in batch if t.line in pairs]
-        if adopted:
-            self._track_created(adopted, [pairs[t.line] for t in adopted])
-        missing = [t for t in batch if t.line not in pairs]
-        if missing:
-            self._back_to_pending(missing)
-
-    def _back_to_pending(self, batch: list[Target]) -> None:
-        for target in batch:
-            self._book.state[target.line] = State.PENDING
-        self._book.pending = sorted([*batch, *self._book.pending], key=lambda t: t.line)
-        self._notify()
-
-    def _queue_full(self, number: int, batch: list[Target], exc: QueueFullError) -> None:
-        """The cap is reached (maybe by another script of this user): wait for starts."""
-        self._ledger.batch_abandoned(number)
-        self._back_to_pending(batch)
-        if exc.cap is not None:
-            self._cap = exc.cap
-        if exc.queued is not None:
-            self._foreign_queued = max(0, exc.queued - len(self._book.unstarted))
-        log.info("queue cap reached (%s); waiting for tasks to start", exc.detail)
-
-    async def _rejected(self, number: int, batch: list[Target], exc: RequestRejectedError) -> None:
-        """A batch the server refuses: split it to find the rows at fault; fail only those."""
-        self._ledger.batch_abandoned(number)
-        if len(batch) == 1:
-            target = batch[0]
-            self._ledger.set_state(target.line, State.FAILED, error=f"server refused: {exc.detail}")
-            await self._finalise(target.line, State.FAILED, error=exc.detail)
-            return
-        half = len(batch) // 2
-        for part in (batch[:half], batch[half:]):
-            number, tag = self._ledger.start_batch([t.line for t in part])
-            try:
-                created = await self._client.submit(part, comment=tag)
-            except RequestRejectedError as inner:
-                await self._rejected(number, part, inner)
-            except (SubmissionUncertainError, QueueFullError):
-                await self._settle_uncertain(number, tag, part)
-            else:
-                self._record_batch(number, part, [int(task["id"]) for task in created])
+    async def _refused(self, target: Target, reason: str) -> None:
+        self._ledger.set_state(target.line, State.FAILED, error=reason)
+        await self._finalise(target.line, State.FAILED, error=reason)
 
     # --- polling ---------------------------------------------------------------------
 
@@ -346,7 +191,7 @@ class Pipeline:
         )
         for update in changes:
             line = book.waiting[update.task_id]
-            book.state[line] = update.state
+            book.set(line, update.state)
             if update.state is State.QUEUED:
                 continue
             book.unstarted.discard(update.task_id)
@@ -415,45 +260,20 @@ class Pipeline:
                     self._notify()
 
     async def _download(self, task_id: int, line: int, url: str) -> None:
-        target = self._ledger.target(line)
-        problem = "no attempt"
-        for _ in range(_DOWNLOAD_TRIES):
-            try:
-                data = await self._client.download(url)
-                if data and not data.endswith(b"\n"):  # the runner's files end with a newline
-                    raise ResultFileError(f"task {task_id}: result file cut short")
-                frame = parse_result(data.decode("utf-8", "replace"), source=f"task {task_id}")
-            except NotFoundError:
-                refreshed = await self._refresh_url(task_id)
-                if refreshed is None:
-                    await self._result_gone(task_id, line)
-                    return
-                url, problem = refreshed, "result file not found"
-                continue
-            except AuthenticationError:
-                raise
-            except AtlasBatchError as exc:  # truncated or garbled file, 5xx, transport
-                problem = str(exc)
-                continue
-            await self._store(task_id, target, data, frame)
-            return
-        self._ledger.task_done(task_id, line, State.FAILED, error=problem)
-        await self._finalise(line, State.FAILED, task_id=task_id, error=problem)
-        await self._del_tx.send(task_id)
-
-    async def _refresh_url(self, task_id: int) -> str | None:
-        """Read the task again after a 404 on its result: a fresh URL, or None if gone."""
-        task = await self._client.task(task_id)
-        if task is None:
-            return None
-        update = classify(task)
-        return update.result_url if update.state is State.FINISHED else None
+        fetched = await fetch_result(self._client, task_id, url)
+        if fetched.gone:
+            await self._result_gone(task_id, line)
+        elif fetched.data is not None and fetched.frame is not None:
+            await self._store(task_id, self._ledger.target(line), fetched.data, fetched.frame)
+        else:
+            self._ledger.task_done(task_id, line, State.FAILED, error=fetched.problem)
+            await self._finalise(line, State.FAILED, task_id=task_id, error=fetched.problem)
+            await self._del_tx.send(task_id)
 
     async def _store(self, task_id: int, target: Target, data: bytes, frame: pd.DataFrame) -> None:
         """File first, ledger second, delete last: a crash between leaves work for resume."""
         state = State.DOWNLOADED if len(frame) else State.NO_DATA
-        saved = state is State.DOWNLOADED and self._save is not None
-        path = self._save(target, data) if saved and self._save else None
+        path = self._save(target, data) if state is State.DOWNLOADED and self._save else None
         error = None if state is State.DOWNLOADED else "No data returned"
         self._ledger.task_done(task_id, target.line, state, error=error, path=path)
         await self._finalise(
@@ -468,14 +288,14 @@ class Pipeline:
 
     async def _expired(self, line: int, *, reason: str) -> None:
         if self._ledger.resubmits(line) >= 1:
-            self._ledger.set_state(
-                line, State.FAILED, error=f"{reason} (already re-submitted once)"
-            )
+            reason = f"{reason} (already re-submitted once)"
+            self._ledger.set_state(line, State.FAILED, error=reason)
             await self._finalise(line, State.FAILED, error=reason)
             return
         log.warning("line %d: %s; submitting it once more", line, reason)
         self._ledger.requeue(line, reason=reason)
-        self._back_to_pending([self._ledger.target(line)])
+        self._book.requeue([self._ledger.target(line)])
+        self._notify()
 
     # --- deleting --------------------------------------------------------------------
 
@@ -517,7 +337,7 @@ class Pipeline:
         path: str | None = None,
         data: pd.DataFrame | None = None,
     ) -> None:
-        self._book.state[line] = state
+        self._book.set(line, state)
         self._notify()
         if self._on_outcome is None:
             return

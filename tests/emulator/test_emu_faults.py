@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -139,3 +140,73 @@ def test_faults_validate_their_arguments() -> None:
         Faults(slow_rate=1.5)
     with pytest.raises(ValueError, match="lose_rate"):
         Faults(lose_rate=1.0)
+
+
+def test_html_errors_replace_the_answer_after_the_change_is_made(
+    atlas_emulator_factory: Factory,
+) -> None:
+    emu = atlas_emulator_factory(faults=Faults(html_error_rate=1.0), task_seconds=60)
+    with client(emu) as api:
+        answers = [
+            api.post("queue/", json={"ra": 1, "dec": 2, "comment": f"t{i}"}) for i in range(6)
+        ]
+        answers.append(api.get("queue/"))
+        for answer in answers:
+            assert answer.status_code in (502, 503, 504)
+            assert answer.headers["content-type"].startswith("text/html")
+            assert answer.text.startswith('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">')
+            assert f"<title>{answer.status_code} " in answer.text
+        assert len({a.status_code for a in answers}) > 1
+    assert sorted(t["comment"] for t in emu.tasks()) == [f"t{i}" for i in range(6)]  # committed
+    stats = emu.stats()
+    assert stats["faults"] == {"html_error": 7}
+    assert stats["scope_requests"] == {"write": 6, "read": 1}  # the app (and throttle) saw them
+    assert sum(stats["status_counts"].values()) == 7
+    assert set(stats["status_counts"]) <= {"502", "503", "504"}
+
+
+def test_html_errors_spare_unthrottled_paths(atlas_emulator_factory: Factory) -> None:
+    emu = atlas_emulator_factory(faults=Faults(html_error_rate=1.0, garbage_json_rate=1.0))
+    with client(emu) as api:
+        token = api.post(
+            "api-token-auth/", json={"username": "atlas", "password": "atlas-password"}
+        )
+        assert token.json() == {"token": emu.token}
+    assert emu.stats()["faults"] == {}
+
+
+def test_garbage_json_cuts_read_bodies_only(atlas_emulator_factory: Factory) -> None:
+    emu = atlas_emulator_factory(faults=Faults(garbage_json_rate=1.0))
+    with client(emu) as api:
+        created = api.post("queue/", json={"ra": 1, "dec": 2})
+        assert created.status_code == 201
+        task_id = created.json()["id"]  # writes are untouched
+        emu.set_faults(Faults())
+        whole = api.get(f"queue/{task_id}/").content
+        emu.set_faults(Faults(garbage_json_rate=1.0))
+        for path in ("queue/", f"queue/{task_id}/", "queue.json"):
+            answer = api.get(path)
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "application/json"
+            assert int(answer.headers["content-length"]) == len(answer.content) > 0
+            with pytest.raises(json.JSONDecodeError):
+                answer.json()
+        assert whole.startswith(api.get(f"queue/{task_id}/").content)
+        assert api.get("queue/999/").status_code == 404  # errors and 304s pass unchanged
+        assert api.head(f"queue/{task_id}/").status_code == 200
+    assert emu.stats()["faults"] == {"garbage_json": 4}
+
+
+def test_new_faults_validate_their_arguments() -> None:
+    with pytest.raises(ValueError, match="html_error_rate"):
+        Faults(html_error_rate=-0.1)
+    with pytest.raises(ValueError, match="garbage_json_rate"):
+        Faults(garbage_json_rate=2)
+
+
+def test_new_faults_have_command_line_options() -> None:
+    from atlasbatch.testing._cli import _config, build_parser  # noqa: PLC0415
+
+    args = build_parser().parse_args(["--html-error-rate", "0.1", "--garbage-json-rate", "0.2"])
+    faults = _config(args).faults
+    assert (faults.html_error_rate, faults.garbage_json_rate) == (0.1, 0.2)

@@ -70,6 +70,8 @@ def build_parser(prog: str = "atlasbatch emulator") -> argparse.ArgumentParser:
         "slow-rate",
         "truncate-rate",
         "lose-rate",
+        "html-error-rate",
+        "garbage-json-rate",
     ):
         faults.add_argument(f"--{name}", type=float, default=0.0, metavar="F")
     faults.add_argument("--slow-seconds", type=float, default=1.0, metavar="S")
@@ -87,6 +89,8 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
         truncate_rate=args.truncate_rate,
         expire_after=args.expire_after,
         lose_rate=args.lose_rate,
+        html_error_rate=args.html_error_rate,
+        garbage_json_rate=args.garbage_json_rate,
     )
     return EmulatorConfig(
         write_rate=args.write_rate,

@@ -64,6 +64,11 @@ class Faults:
     * ``drop_before_commit_rate`` / ``drop_after_commit_rate``: fraction of API POSTs and
       DELETEs whose TCP connection is aborted without any response, before the change was made
       resp. after it was committed (the "lost response").
+    * ``html_error_rate``: fraction of throttled-API requests that reach the app (a write
+      commits, a refusal is counted) but whose answer the proxy replaces with Apache's HTML
+      502/503/504 page, as when mod_wsgi gives up on a slow backend.
+    * ``garbage_json_rate``: fraction of 200 answers to API GETs (list and detail) whose JSON
+      body is cut in half (``Content-Length`` matches the cut: a well-formed HTTP response).
     * ``slow_rate`` / ``slow_seconds``: fraction of requests whose response is held back.
     * ``truncate_rate``: fraction of result downloads that stop in the middle of a line.
     * ``expire_after``: seconds after a task finishes when its result file disappears while the
@@ -80,6 +85,8 @@ class Faults:
     truncate_rate: float = 0.0
     expire_after: float | None = None
     lose_rate: float = 0.0
+    html_error_rate: float = 0.0
+    garbage_json_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -89,6 +96,8 @@ class Faults:
             "slow_rate",
             "truncate_rate",
             "lose_rate",
+            "html_error_rate",
+            "garbage_json_rate",
         ):
             _check_fraction(name, getattr(self, name))
         if self.lose_rate >= 1.0:

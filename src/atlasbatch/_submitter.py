@@ -1,0 +1,131 @@
+"""Submission: radeclist batches within the queue cap, and what to do when a POST fails.
+
+Targets sharing one MJD window and mode go out together, up to 100 per POST, and only
+while the user's unstarted tasks leave room under the cap (the cap counts unstarted
+tasks, so it frees as tasks start). A lost answer is settled by the batch's tag; a queue
+full answer pauses; a batch the server refuses is halved until the row at fault is found.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from atlasbatch._book import Book
+from atlasbatch._client import AtlasClient
+from atlasbatch._exceptions import QueueFullError, RequestRejectedError, SubmissionUncertainError
+from atlasbatch._ledger import Ledger
+from atlasbatch._models import State, Target
+from atlasbatch._reconcile import settle_batch
+
+__all__ = ["Submitter"]
+
+log = logging.getLogger(__name__)
+
+Failed = Callable[[Target, str], Awaitable[None]]
+
+
+class Submitter:
+    """Sends the book's pending targets; the pipeline wakes it when the cap frees up."""
+
+    def __init__(
+        self,
+        client: AtlasClient,
+        ledger: Ledger,
+        book: Book,
+        *,
+        notify: Callable[[], None],
+        on_refused: Failed,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._book = book
+        self._notify = notify
+        self._on_refused = on_refused
+        self._cap = client.settings.max_queued
+        self._batch_size = client.settings.batch_size
+        self._foreign_queued = 0  # unstarted tasks of this user that are not ours
+        self.enabled = True
+
+    def next_batch(self) -> list[Target] | None:
+        """The next targets to POST together, if the queue cap has room for them."""
+        book = self._book
+        if not self.enabled or not book.pending:
+            return None
+        window = next(iter(book.pending.values())).window
+        same = (t for t in book.pending.values() if t.window == window)
+        group = list(itertools.islice(same, self._batch_size))
+        free = self._cap - len(book.unstarted) - self._foreign_queued
+        return group if free >= len(group) else None  # else wait for tasks to start
+
+    async def submit(self, batch: list[Target], *, pause: float) -> None:
+        """POST one batch and record what the server made of it."""
+        number, tag = self._ledger.start_batch([t.line for t in batch])
+        for target in batch:
+            del self._book.pending[target.line]
+            self._book.set(target.line, State.SUBMITTING)
+        try:
+            created = await self._client.submit(batch, comment=tag)
+        except SubmissionUncertainError as exc:
+            log.warning("batch %d: %s; looking for tag %s", number, exc, tag)
+            await self.settle(number, tag, batch)
+        except QueueFullError as exc:
+            self._queue_full(number, batch, exc)
+            await anyio.sleep(pause)
+        except RequestRejectedError as exc:
+            await self._rejected(number, batch, exc)
+        else:
+            self._record(number, batch, [int(task["id"]) for task in created])
+
+    async def settle(self, number: int, tag: str, batch: list[Target]) -> None:
+        """After a lost answer: adopt the batch's tasks if the server made them, else retry."""
+        pairs = await settle_batch(self._client, self._ledger, number, tag, batch)
+        adopted = [t for t in batch if t.line in pairs]
+        if adopted:
+            self._created(adopted, [pairs[t.line] for t in adopted])
+        missing = [t for t in batch if t.line not in pairs]
+        if missing:
+            self._book.requeue(missing)
+            self._notify()
+
+    def _record(self, number: int, batch: list[Target], task_ids: list[int]) -> None:
+        self._ledger.batch_submitted(
+            number, list(zip((t.line for t in batch), task_ids, strict=True))
+        )
+        self._created(batch, task_ids)
+
+    def _created(self, batch: list[Target], task_ids: list[int]) -> None:
+        self._book.created(batch, task_ids)
+        self._foreign_queued = 0
+        self._notify()
+
+    def _queue_full(self, number: int, batch: list[Target], exc: QueueFullError) -> None:
+        """The cap is reached (maybe by another script of this user): wait for starts."""
+        self._ledger.batch_abandoned(number)
+        self._book.requeue(batch)
+        if exc.cap is not None:
+            self._cap = exc.cap
+        if exc.queued is not None:
+            self._foreign_queued = max(0, exc.queued - len(self._book.unstarted))
+        log.info("queue cap reached (%s); waiting for tasks to start", exc.detail)
+
+    async def _rejected(self, number: int, batch: list[Target], exc: RequestRejectedError) -> None:
+        """A batch the server refuses: halve it to find the rows at fault; fail only those."""
+        self._ledger.batch_abandoned(number)
+        if len(batch) == 1:
+            await self._on_refused(batch[0], f"server refused: {exc.detail}")
+            return
+        half = len(batch) // 2
+        for part in (batch[:half], batch[half:]):
+            number, tag = self._ledger.start_batch([t.line for t in part])
+            try:
+                created = await self._client.submit(part, comment=tag)
+            except RequestRejectedError as inner:
+                await self._rejected(number, part, inner)
+            except (SubmissionUncertainError, QueueFullError):
+                await self.settle(number, tag, part)
+            else:
+                self._record(number, part, [int(task["id"]) for task in created])

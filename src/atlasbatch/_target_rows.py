@@ -1,0 +1,161 @@
+"""The cells of a target table parsed into what each row asks: name, position, MJD window.
+
+Every bad cell is recorded as a problem of its row on the table (never raised), so one
+error can list every problem of the file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+import numpy as np
+
+from atlasbatch._coords import parse_angles
+from atlasbatch._target_file import Floats, TargetTable, is_nan_text, parse_numbers, show
+
+__all__ = [
+    "MJD_HIGHEST",
+    "MJD_LOWEST",
+    "ParsedRows",
+    "Window",
+    "parse_names",
+    "parse_positions",
+    "parse_windows",
+]
+
+Window = tuple[float | None, float | None, bool]
+
+# MJD 40000 is 1968 and 100000 is 2132. ATLAS data begin in 2015 (MJD ~57000), so a value
+# outside is a unit slip (a JD, a year, seconds), never a real window; the server itself
+# only insists on mjd_max > 0.
+MJD_LOWEST: Final = 40000.0
+MJD_HIGHEST: Final = 100000.0
+# "1.0"/"0.0": what a DataFrame column of 1/0 with a gap (so float) turns into.
+_BOOLS: Final = {"true": 1, "yes": 1, "1": 1, "1.0": 1, "false": 0, "no": 0, "0": 0, "0.0": 0}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a line break would split a radeclist line
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRows:
+    """Parsed values per row; meaningful only for rows without problems."""
+
+    names: list[str]
+    ra: Floats
+    dec: Floats
+    mpc: list[str | None]
+    windows: list[Window]
+
+
+def parse_names(t: TargetTable) -> list[str]:
+    """Each row's name; a blank one becomes ``line<N>``."""
+    names = t.cells("name")
+    for i, name in enumerate(names):
+        if not name:
+            names[i] = f"line{t.lines[i]}"
+        elif _CONTROL.search(name):
+            t.problem(i, "name", f"name {show(name)} contains a control character")
+    return names
+
+
+# --- positions ----------------------------------------------------------------------------
+
+
+def _mpc_problem(name: str) -> str:
+    if len(name) > 300:  # the server's field length
+        return "mpc_name is longer than 300 characters"
+    if any(c in name for c in "'\";"):
+        return f"mpc_name {show(name)} contains a quote or semicolon (the server refuses them)"
+    if _CONTROL.search(name):
+        return f"mpc_name {show(name)} contains a control character"
+    return ""
+
+
+def parse_positions(t: TargetTable) -> tuple[Floats, Floats, list[str | None]]:
+    """RA and Dec in degrees (NaN where absent or bad) and the MPC name of each row."""
+    ra_text, dec_text, mpc_text = t.cells("ra"), t.cells("dec"), t.cells("mpc_name")
+    ra, ra_errors = parse_angles(ra_text, is_ra=True)
+    dec, dec_errors = parse_angles(dec_text, is_ra=False)
+    mpc: list[str | None] = [None] * len(t.lines)
+    for i, name in enumerate(mpc_text):
+        has_ra, has_dec = bool(ra_text[i]), bool(dec_text[i])
+        if name and (has_ra or has_dec):
+            t.problem(i, "mpc_name", "give either mpc_name or ra/dec, not both")
+        elif name and (problem := _mpc_problem(name)):
+            t.problem(i, "mpc_name", problem)
+        elif name:
+            mpc[i] = name
+        elif has_ra != has_dec:
+            t.problem(i, "dec" if has_ra else "ra", f"{'Dec' if has_ra else 'RA'} is missing")
+        elif not has_ra:
+            t.problem(i, "ra" if "ra" in t.index else "mpc_name", "no ra/dec and no mpc_name")
+        if i in ra_errors:
+            t.problem(i, "ra", ra_errors[i])
+        if i in dec_errors:
+            t.problem(i, "dec", dec_errors[i])
+    return ra, dec, mpc
+
+
+# --- windows ------------------------------------------------------------------------------
+
+
+def _mjds(t: TargetTable, name: str) -> tuple[Floats, set[int]]:
+    """Per-row MJDs (NaN where blank or bad) and the rows whose value is bad."""
+    texts, bad = t.cells(name), set[int]()
+    values = parse_numbers(texts)
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        if not texts[i]:
+            continue
+        text = show(texts[i])
+        bad.add(i)
+        message = f"{name} {text} is not a number (an MJD such as 60000.5)"
+        if np.isinf(values[i]) or is_nan_text(texts[i]):
+            message = f"{name} {text} is not a finite number"
+        elif m := re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)", texts[i]):
+            try:
+                mjd = (date(*map(int, m.groups())) - date(1858, 11, 17)).days
+                message = f"{name} {text} is a date, not an MJD: write {mjd} for its 0h UT"
+            except ValueError:  # not a real date: the plain message is right
+                pass
+        t.problem(i, name, message)
+    with np.errstate(invalid="ignore"):
+        out = np.isfinite(values) & ((values < MJD_LOWEST) | (values > MJD_HIGHEST))
+    for i in np.flatnonzero(out).tolist():
+        value = float(values[i])
+        bad.add(i)
+        hint = f"; if a JD, the MJD is {value - 2400000.5:.5f}" if 2.44e6 < value < 2.5e6 else ""
+        t.problem(
+            i, name, f"{name} {value:.10g} is outside [{MJD_LOWEST:g}, {MJD_HIGHEST:g}]{hint}"
+        )
+    values[list(bad)] = np.nan
+    return values, bad
+
+
+def parse_windows(
+    t: TargetTable, *, mjd_min: float | None, mjd_max: float | None, use_reduced: bool
+) -> list[Window]:
+    """Each row's (mjd_min, mjd_max, use_reduced); blank cells take the given defaults."""
+    (row_lo, bad_lo), (row_hi, bad_hi) = _mjds(t, "mjd_min"), _mjds(t, "mjd_max")
+    eff_lo = np.where(np.isnan(row_lo), np.nan if mjd_min is None else mjd_min, row_lo)
+    eff_hi = np.where(np.isnan(row_hi), np.nan if mjd_max is None else mjd_max, row_hi)
+    for i in np.flatnonzero(eff_hi <= eff_lo).tolist():
+        a, b = float(eff_lo[i]), float(eff_hi[i])
+        if i in bad_lo | bad_hi:
+            continue  # already reported: one of the two values is unusable
+        if np.isnan(row_hi[i]):  # the row's mjd_min against the mjd_max option
+            t.problem(i, "mjd_min", f"mjd_min {a:.10g} is not before the mjd_max option {b:.10g}")
+        else:
+            origin = " (the mjd_min option)" if np.isnan(row_lo[i]) else ""
+            t.problem(i, "mjd_max", f"mjd_max {b:.10g} is not after mjd_min {a:.10g}{origin}")
+    flags = [use_reduced] * len(t.lines)
+    for i, text in enumerate(t.cells("use_reduced")):
+        if text and (flag := _BOOLS.get(text.lower())) is None:
+            t.problem(i, "use_reduced", f"use_reduced {show(text)} is not true/false/yes/no/1/0")
+        elif text:
+            flags[i] = bool(flag)
+    mins = [None if math.isnan(v) else v for v in eff_lo.tolist()]
+    maxs = [None if math.isnan(v) else v for v in eff_hi.tolist()]
+    return list(zip(mins, maxs, flags, strict=True))
