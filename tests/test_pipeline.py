@@ -14,9 +14,10 @@ import pytest
 
 from atlasbatch import Session, State
 from atlasbatch._config import Rate
+from atlasbatch.cli import main as cli_main
 from atlasbatch.testing import Emulator, Faults
 
-from .helpers import client_settings, fast, grid_targets
+from .helpers import client_settings, fast, grid_targets, write_csv
 
 pytestmark = pytest.mark.anyio
 
@@ -209,3 +210,26 @@ async def test_a_queued_task_deleted_behind_our_back_is_submitted_again(
         report = await session.run(grid_targets(10))
     assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
     assert_clean(emu, created=11)  # the deleted one was asked once more
+
+
+async def test_the_async_api_and_the_cli_give_the_same_files(
+    emulator: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [{**row, "mjd_min": 59000.0, "mjd_max": 59100.0} for row in grid_targets(8)]
+    targets = write_csv(tmp_path / "targets.csv", rows)
+    by_cli, by_api = tmp_path / "cli", tmp_path / "api"
+    first, second = emulator(task_seconds=0.01), emulator(task_seconds=0.01)
+    monkeypatch.setenv("ATLAS_TOKEN", first.token)
+    argv = ["fetch", str(targets), "--out", str(by_cli), "--base-url", first.base_url,
+            "--write-rate", "100/1s", "--read-rate", "1000/1s", "--task-seconds", "0.01",
+            "--no-plots"]  # fmt: skip
+    assert await anyio.to_thread.run_sync(cli_main, argv) == 0
+    report = await run(second, targets, out_dir=by_api)
+    assert report.ok
+    files = sorted(p.name for p in (by_cli / "lightcurves").iterdir())
+    assert files == sorted(p.name for p in (by_api / "lightcurves").iterdir())
+    assert len(files) == 8
+    for name in files:
+        assert (by_cli / "lightcurves" / name).read_bytes() == (
+            by_api / "lightcurves" / name
+        ).read_bytes()
