@@ -8,10 +8,8 @@ back and the (MJD, Obs) de-duplication drops it; an exclusive bound would risk l
 epoch to float rounding). The windows are stored in the new ledger, so a refresh interrupted
 half-way resumes with the same windows even though some files already hold new rows.
 
-:class:`MergingSaver` is the pipeline's result saver for a refresh: it merges a downloaded
-file into the stored one line by line (the server's own format, bytes kept as they were),
-de-duplicating on (MJD, Obs) with the new row winning, sorted by MJD. Merging is idempotent,
-so a crash between writing a merged file and recording it costs nothing on resume.
+The downloads are merged into the stored files by ``_lightcurve_merge`` (its saver and merge
+are re-exported here, where the CLI looks for everything a refresh needs).
 """
 
 from __future__ import annotations
@@ -21,17 +19,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from atlasbatch._exceptions import RunError
 from atlasbatch._ledger import Ledger
+from atlasbatch._lightcurve_merge import MergingSaver, lightcurve_path, merge_result_text
 from atlasbatch._models import State, Target
-from atlasbatch._photometry import merge_new_epochs
-from atlasbatch._results import parse_result, safe_filename, write_atomic
+from atlasbatch._results import write_atomic
 from atlasbatch._rundir import LEDGER_NAME
 from atlasbatch._targets import TargetList
 
@@ -55,88 +50,6 @@ log = logging.getLogger(__name__)
 
 META_KEY = "since_last"
 HISTORY = "history"
-_LINE = "_line"
-
-
-def lightcurve_path(out_dir: Path, name: str) -> Path:
-    """Where a target's light curve lives (the pipeline's default saver uses the same)."""
-    return out_dir / "lightcurves" / f"{safe_filename(name)}.txt"
-
-
-# --- merging ---------------------------------------------------------------------------
-
-
-def _rows(text: str, source: str) -> tuple[list[str], list[str], pd.DataFrame]:
-    """(header names, data lines, parsed frame) of a result file; rows align with lines."""
-    frame = parse_result(text, source=source)
-    lines = text.removeprefix("\ufeff").splitlines()
-    if not lines or not lines[0].startswith("###"):
-        return [], [], frame
-    data = [line for line in lines[1:] if line.strip()]
-    return lines[0][3:].split(), data, frame
-
-
-def _keyed(frame: pd.DataFrame, lines: list[str]) -> pd.DataFrame:
-    keys = frame[["MJD"]].copy()
-    keys["Obs"] = frame["Obs"] if "Obs" in frame.columns else pd.NA
-    keys[_LINE] = lines
-    return keys
-
-
-def _rerender(lines: list[str], names: Sequence[str], union: Sequence[str]) -> list[str]:
-    """Rows of a file with header ``names`` rewritten for the header ``union``."""
-    out = []
-    for line in lines:
-        values = dict(zip(names, line.split(), strict=False))
-        out.append(" ".join(values.get(name, "nan") for name in union))
-    return out
-
-
-def merge_result_text(old: str, new: str, *, source: str = "result") -> str:
-    """Merge two result files of one target: de-duplicated on (MJD, Obs), sorted by MJD.
-
-    Rows keep their exact text. When the headers differ (a newer server writes ``PA_DEG``),
-    the merged file has the new header plus any column only the old one had, and missing
-    values are written as ``nan``.
-    """
-    old_names, old_lines, old_frame = _rows(old, f"{source} (stored)")
-    new_names, new_lines, new_frame = _rows(new, source)
-    if not old_lines:
-        return new
-    if not new_names:  # an empty download: nothing to add
-        return old
-    union = [*new_names, *(n for n in old_names if n not in new_names)]
-    if union != old_names:
-        old_lines = _rerender(old_lines, old_names, union)
-    if union != new_names:
-        new_lines = _rerender(new_lines, new_names, union)
-    merged = merge_new_epochs(_keyed(old_frame, old_lines), _keyed(new_frame, new_lines))
-    header = new.splitlines()[0] if union == new_names else "###" + " ".join(union)
-    return "\n".join([header, *merged[_LINE].tolist()]) + "\n"
-
-
-class MergingSaver:
-    """The result saver of a refresh: merges each download into the stored light curve."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-
-    def __call__(self, target: Target, data: bytes) -> str:
-        path = lightcurve_path(self.out_dir, target.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = data.decode("utf-8", "replace")
-        try:
-            old = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            old = ""
-        merged = merge_result_text(old, new, source=str(path.relative_to(self.out_dir)))
-        write_atomic(path, merged.encode("utf-8"))
-        return str(path.relative_to(self.out_dir))
-
-    def merge_back(self, path: Path, old: bytes) -> None:
-        """Put rows of an older copy back into ``path`` (after a plain overwrite)."""
-        merged = merge_result_text(old.decode("utf-8", "replace"), path.read_text("utf-8"))
-        write_atomic(path, merged.encode("utf-8"))
 
 
 # --- planning --------------------------------------------------------------------------
