@@ -2,7 +2,8 @@
 
 from importlib.metadata import version as _version
 
-from atlasbatch._client import AtlasClient, obtain_token
+from atlasbatch._base_url import obtain_token
+from atlasbatch._client import AtlasClient
 from atlasbatch._config import PRODUCTION_URL, Rate, Settings
 from atlasbatch._exceptions import (
     ApiError,

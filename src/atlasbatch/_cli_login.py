@@ -13,7 +13,7 @@ import sys
 
 import anyio
 
-from atlasbatch._client import obtain_token
+from atlasbatch._base_url import obtain_token
 from atlasbatch._config import PRODUCTION_URL
 from atlasbatch._credentials import TOKEN_ENV, store_token
 from atlasbatch._exceptions import AuthenticationError, InputError, RequestRejectedError

@@ -9,7 +9,6 @@ queued its tasks: it raises :class:`SubmissionUncertainError` and the caller rec
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -27,11 +26,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from atlasbatch._base_url import check_base_url
 from atlasbatch._config import Settings
 from atlasbatch._exceptions import (
     AtlasBatchError,
-    InputError,
-    NotFoundError,
     ServerError,
     SubmissionUncertainError,
     TransportError,
@@ -40,35 +38,12 @@ from atlasbatch._limiter import Priority, SlidingWindow
 from atlasbatch._models import Target
 from atlasbatch._responses import api_error, retry_after_seconds
 
-__all__ = ["AtlasClient", "ListPage", "check_base_url", "obtain_token"]
+__all__ = ["AtlasClient", "ListPage"]
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(url: str) -> httpx.URL:
-    """The base URL with a trailing slash; plain http only to this machine (the emulator)."""
-    parsed = httpx.URL(url.rstrip("/") + "/")
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InputError(f"base URL {url!r} must be an http(s) URL with a host")
-    if parsed.scheme == "http" and not _is_loopback(parsed.host):
-        raise InputError(
-            f"refusing plain http to {parsed.host}: the token would travel unencrypted; "
-            "use https (plain http is allowed only to 127.0.0.1, ::1 or localhost)"
-        )
-    return parsed
 
 
 class _TokenAuth(httpx.Auth):
@@ -315,20 +290,3 @@ class AtlasClient:
         if method == "POST":
             return SubmissionUncertainError(f"submission outcome unknown: {error}", url=url)
         return _TransientError(error)
-
-
-async def obtain_token(base_url: str, username: str, password: str) -> str:
-    """Exchange a username and password for the account's API token (not throttled)."""
-    base = check_base_url(base_url)
-    url = str(base.join("api-token-auth/"))
-    async with httpx.AsyncClient(timeout=30.0, headers={"Accept": "application/json"}) as http:
-        try:
-            response = await http.post(url, data={"username": username, "password": password})
-        except httpx.HTTPError as exc:
-            raise TransportError(f"POST {url}: {type(exc).__name__}: {exc}", url=url) from None
-    if response.status_code != 200:
-        raise api_error(response, action="log-in")
-    token = response.json().get("token")
-    if not isinstance(token, str) or not token:
-        raise NotFoundError("log-in answered without a token", status=200, url=url)
-    return token
