@@ -15,75 +15,23 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
+from atlasbatch._ledger_schema import (
+    SCHEMA,
+    TARGET_COLUMNS,
+    OutcomeRow,
+    TaskRow,
+    identity,
+    target_from_row,
+    target_row,
+)
 from atlasbatch._models import FINAL_STATES, State, Target
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "OutcomeRow", "TaskRow"]
 
 SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS targets (
-    line INTEGER PRIMARY KEY, name TEXT NOT NULL, rep INTEGER,
-    ra REAL, dec REAL, mpc_name TEXT, mjd_min REAL, mjd_max REAL, use_reduced INTEGER NOT NULL,
-    extra TEXT NOT NULL, state TEXT NOT NULL, task_id INTEGER, error TEXT, path TEXT,
-    resubmits INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS targets_state ON targets(state);
-CREATE TABLE IF NOT EXISTS batches (
-    batch INTEGER PRIMARY KEY, tag TEXT NOT NULL, state TEXT NOT NULL, lines TEXT NOT NULL,
-    created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id INTEGER PRIMARY KEY, line INTEGER NOT NULL, batch INTEGER, state TEXT NOT NULL,
-    result_url TEXT, error_msg TEXT, deleted INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS tasks_open ON tasks(deleted, state);
-CREATE TABLE IF NOT EXISTS events (line INTEGER NOT NULL, state TEXT NOT NULL, at REAL NOT NULL);
-"""
-
-_TARGET_COLUMNS = "line, name, ra, dec, mpc_name, mjd_min, mjd_max, use_reduced, extra"
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRow:
-    """A remote task this run owns and has not deleted yet."""
-
-    task_id: int
-    line: int
-    state: State
-    result_url: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutcomeRow:
-    """One input row as the ledger sees it now."""
-
-    target: Target
-    state: State
-    task_id: int | None
-    error: str | None
-    path: str | None
-
-
-def _target_from_row(row: sqlite3.Row) -> Target:
-    return Target(
-        line=row["line"],
-        name=row["name"],
-        ra=row["ra"],
-        dec=row["dec"],
-        mpc_name=row["mpc_name"],
-        mjd_min=row["mjd_min"],
-        mjd_max=row["mjd_max"],
-        use_reduced=bool(row["use_reduced"]),
-        extra=json.loads(row["extra"]),
-    )
-
-
-def _identity(target: Target) -> tuple[object, ...]:
-    """What must not change between runs for the same line."""
-    return (target.name, target.ra, target.dec, target.mpc_name, *target.window)
 
 
 class Ledger:
@@ -97,7 +45,7 @@ class Ledger:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         with self._tx():
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -162,12 +110,12 @@ class Ledger:
     ) -> int:
         """Record the input rows; on resume check they match and add new rows. New count."""
         known = {
-            row["line"]: row for row in self._db.execute(f"SELECT {_TARGET_COLUMNS} FROM targets")
+            row["line"]: row for row in self._db.execute(f"SELECT {TARGET_COLUMNS} FROM targets")
         }
         problems = [
             f"line {t.line}: was {known[t.line]['name']!r}, now {t.name!r} or its position/window"
             for t in targets
-            if t.line in known and _identity(_target_from_row(known[t.line])) != _identity(t)
+            if t.line in known and identity(target_from_row(known[t.line])) != identity(t)
         ]
         lines = {t.line for t in targets} | {t.line for t, _ in invalid}
         missing = sorted(set(known) - lines)
@@ -181,10 +129,10 @@ class Ledger:
                 f"(use a new --out, or restore the file):\n  {shown}"
             )
         now = time.time()
-        rows = [self._target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
+        rows = [target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
                 for t in targets if t.line not in known]  # fmt: skip
         rows += [
-            self._target_row(t, None, State.INVALID, err, now)
+            target_row(t, None, State.INVALID, err, now)
             for t, err in invalid
             if t.line not in known
         ]
@@ -196,14 +144,6 @@ class Ledger:
             )
         return len(rows)
 
-    @staticmethod
-    def _target_row(
-        t: Target, rep: int | None, state: State, error: str | None, now: float
-    ) -> tuple[object, ...]:
-        extra = json.dumps(dict(t.extra), sort_keys=True)
-        return (t.line, t.name, rep, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max,
-                int(t.use_reduced), extra, state.value, error, now)  # fmt: skip
-
     def lines(self) -> list[tuple[int, int | None, State]]:
         """(line, representative line or None for invalid rows, state) of every input row."""
         rows = self._db.execute("SELECT line, rep, state FROM targets ORDER BY line")
@@ -211,18 +151,18 @@ class Ledger:
 
     def target(self, line: int) -> Target:
         """The stored target of an input line."""
-        row = self._db.execute(f"SELECT {_TARGET_COLUMNS} FROM targets WHERE line = ?", (line,))
-        return _target_from_row(row.fetchone())
+        row = self._db.execute(f"SELECT {TARGET_COLUMNS} FROM targets WHERE line = ?", (line,))
+        return target_from_row(row.fetchone())
 
     def queries_in(self, *states: State) -> list[Target]:
         """Representative (deduplicated) targets in any of ``states``, input order."""
         marks = ",".join("?" * len(states))
         rows = self._db.execute(
-            f"SELECT {_TARGET_COLUMNS} FROM targets WHERE rep = line AND state IN ({marks}) "
+            f"SELECT {TARGET_COLUMNS} FROM targets WHERE rep = line AND state IN ({marks}) "
             "ORDER BY line",
             [s.value for s in states],
         )
-        return [_target_from_row(row) for row in rows]
+        return [target_from_row(row) for row in rows]
 
     def set_state(
         self,
@@ -375,6 +315,5 @@ class Ledger:
             "FROM targets t LEFT JOIN targets r ON r.line = t.rep ORDER BY t.line"
         )
         return [
-            OutcomeRow(_target_from_row(r), State(r["s"]), r["task"], r["err"], r["p"])
-            for r in rows
+            OutcomeRow(target_from_row(r), State(r["s"]), r["task"], r["err"], r["p"]) for r in rows
         ]

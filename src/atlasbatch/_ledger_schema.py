@@ -1,0 +1,88 @@
+"""The ledger's tables and the conversions between their rows and records."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from atlasbatch._models import State, Target
+
+__all__ = [
+    "SCHEMA",
+    "TARGET_COLUMNS",
+    "OutcomeRow",
+    "TaskRow",
+    "identity",
+    "target_from_row",
+    "target_row",
+]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS targets (
+    line INTEGER PRIMARY KEY, name TEXT NOT NULL, rep INTEGER,
+    ra REAL, dec REAL, mpc_name TEXT, mjd_min REAL, mjd_max REAL, use_reduced INTEGER NOT NULL,
+    extra TEXT NOT NULL, state TEXT NOT NULL, task_id INTEGER, error TEXT, path TEXT,
+    resubmits INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS targets_state ON targets(state);
+CREATE TABLE IF NOT EXISTS batches (
+    batch INTEGER PRIMARY KEY, tag TEXT NOT NULL, state TEXT NOT NULL, lines TEXT NOT NULL,
+    created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id INTEGER PRIMARY KEY, line INTEGER NOT NULL, batch INTEGER, state TEXT NOT NULL,
+    result_url TEXT, error_msg TEXT, deleted INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS tasks_open ON tasks(deleted, state);
+CREATE TABLE IF NOT EXISTS events (line INTEGER NOT NULL, state TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+TARGET_COLUMNS = "line, name, ra, dec, mpc_name, mjd_min, mjd_max, use_reduced, extra"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """A remote task this run owns and has not deleted yet."""
+
+    task_id: int
+    line: int
+    state: State
+    result_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """One input row as the ledger sees it now."""
+
+    target: Target
+    state: State
+    task_id: int | None
+    error: str | None
+    path: str | None
+
+
+def target_from_row(row: sqlite3.Row) -> Target:
+    return Target(
+        line=row["line"],
+        name=row["name"],
+        ra=row["ra"],
+        dec=row["dec"],
+        mpc_name=row["mpc_name"],
+        mjd_min=row["mjd_min"],
+        mjd_max=row["mjd_max"],
+        use_reduced=bool(row["use_reduced"]),
+        extra=json.loads(row["extra"]),
+    )
+
+
+def identity(target: Target) -> tuple[object, ...]:
+    """What must not change between runs for the same line."""
+    return (target.name, target.ra, target.dec, target.mpc_name, *target.window)
+
+
+def target_row(
+    t: Target, rep: int | None, state: State, error: str | None, now: float
+) -> tuple[object, ...]:
+    """The INSERT values of one input row."""
+    extra = json.dumps(dict(t.extra), sort_keys=True)
+    return (t.line, t.name, rep, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max,
+            int(t.use_reduced), extra, state.value, error, now)  # fmt: skip
