@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from atlasbatch import Session, State
+from atlasbatch import InputError, Session, State, fetch_photometry
 from atlasbatch._config import Rate
 from atlasbatch.cli import main as cli_main
 from atlasbatch.testing import Emulator, Faults
@@ -233,3 +233,17 @@ async def test_the_async_api_and_the_cli_give_the_same_files(
         assert (by_cli / "lightcurves" / name).read_bytes() == (
             by_api / "lightcurves" / name
         ).read_bytes()
+
+
+def test_the_sync_helper_works_in_a_script(emulator: Factory) -> None:
+    emu = emulator(task_seconds=0.01)
+    report = fetch_photometry(grid_targets(3), token=emu.token, settings=client_settings(emu))
+    assert [o.state for o in report.outcomes] == [State.DOWNLOADED] * 3
+    assert set(report.photometry["target"]) == {"t00000", "t00001", "t00002"}
+
+
+async def test_the_sync_helper_explains_itself_inside_an_event_loop(emulator: Factory) -> None:
+    emu = emulator(task_seconds=0.01)
+    with pytest.raises(InputError, match="inside an event loop"):
+        fetch_photometry(grid_targets(1), token=emu.token, settings=client_settings(emu))
+    assert emu.stats()["requests"] == {}

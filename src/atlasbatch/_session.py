@@ -7,6 +7,7 @@ async with atlasbatch.Session(token=token) as session:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -21,6 +22,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
+from atlasbatch._exceptions import InputError
 from atlasbatch._models import FINAL_STATES, Outcome, State
 from atlasbatch._pipeline import Pipeline
 from atlasbatch._registry import register_run
@@ -162,6 +164,15 @@ def fetch_photometry(targets: TargetSource, *, token: str, **options: Any) -> Ru
     ``options`` are :meth:`Session.fetch`'s, plus ``settings``.
     """
     settings = options.pop("settings", None)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop running: the normal case for a script
+    else:
+        raise InputError(
+            "fetch_photometry() cannot run inside an event loop (a notebook has one): "
+            "use `async with Session(token=...) as s: report = await s.run(targets)`"
+        )
 
     async def main() -> RunReport:
         async with Session(token=token, settings=settings) as session:
