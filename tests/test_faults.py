@@ -8,9 +8,13 @@ deleted behind our back) are not repeated; these are the rest of issue 7's list.
 
 from __future__ import annotations
 
+import itertools
+import logging
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -42,11 +46,18 @@ def emulator(atlas_emulator_factory: Factory) -> Factory:
 
 
 async def run(
-    emu: Emulator, targets: Targets, settings: Settings | None = None, *, token: str | None = None
+    emu: Emulator,
+    targets: Targets,
+    settings: Settings | None = None,
+    *,
+    token: str | None = None,
+    deadline: float = RUN_DEADLINE,
 ) -> RunReport:
     """One atlasbatch run, bounded in time."""
-    with anyio.fail_after(RUN_DEADLINE):
-        async with Session(token=token or emu.token, settings=settings or client_settings(emu)) as s:
+    with anyio.fail_after(deadline):
+        async with Session(
+            token=token or emu.token, settings=settings or client_settings(emu)
+        ) as s:
             return await s.run(targets, keep_data=False)
 
 
@@ -83,20 +94,25 @@ async def test_slow_answers_beyond_the_timeout_are_adopted_not_resent(emulator: 
     assert_clean(emu, created=30)  # a POST that timed out but committed was adopted
 
 
-async def test_a_slow_post_that_timed_out_is_adopted(emulator: Factory) -> None:
+async def test_a_slow_post_that_timed_out_is_adopted(
+    emulator: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
     """The first POST answers too late, but committed: its tasks are found by tag, not re-sent."""
     emu = emulator(task_seconds=0.01, user_slots=4)
     targets = grid_targets(12)
     emu.set_faults(Faults(slow_rate=1.0, slow_seconds=1.0))
     settings = client_settings(emu, timeout=0.3, batch_size=4)
     with anyio.fail_after(RUN_DEADLINE):
-        async with Session(token=emu.token, settings=settings) as session:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_fast_again_once_committed, emu)
-                report = await session.run(targets, keep_data=False)
+        async with (
+            Session(token=emu.token, settings=settings) as session,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(_fast_again_once_committed, emu)
+            report = await session.run(targets, keep_data=False)
     assert_accounted(report, targets, states={State.DOWNLOADED})
-    assert emu.stats()["requests"]["POST"] == 3  # the slow one was not sent again
-    assert_clean(emu, created=12)
+    uncertain = [r for r in caplog.records if "submission outcome unknown" in r.getMessage()]
+    assert len(uncertain) == 1  # the first POST timed out…
+    assert_clean(emu, created=12)  # …and its four tasks were adopted, not asked for again
 
 
 async def _fast_again_once_committed(emu: Emulator) -> None:
@@ -117,37 +133,71 @@ async def test_lost_and_rerun_tasks_are_waited_for(emulator: Factory) -> None:
     assert_clean(emu, created=30)  # a re-run is the server's business: nothing re-sent
 
 
-@pytest.mark.parametrize("purge_after", [0.0, 0.3])
-async def test_finished_tasks_purged_before_download(
-    emulator: Factory, purge_after: float
+LOST_LAST_OUTCOME = (
+    "client bug: Pipeline._finalise marks the line final and wakes run() before it sends the "
+    "outcome; when that was the last open line and no task is left to delete, run() cancels "
+    "the task group and the outcome is lost from Session.run/fetch (the ledger has it)"
+)
+
+
+async def test_tasks_purged_as_they_finish_are_asked_once_more_then_failed(
+    emulator: Factory, tmp_path: Path
 ) -> None:
-    """The server's 31-day retention, scaled down: a purged task is asked once more, then failed."""
-    emu = emulator(task_seconds=0.02, user_slots=4, purge_after=purge_after)
+    """The 31-day retention, scaled to nothing: no result can ever be had; the ledger says so."""
+    emu = emulator(task_seconds=0.02, user_slots=4, purge_after=0.0)
+    settings = client_settings(emu, stall_audit_seconds=0.3)
+    with anyio.fail_after(RUN_DEADLINE):
+        async with Session(token=emu.token, settings=settings) as session:
+            await session.run(grid_targets(8), out_dir=tmp_path, keep_data=False)
+    with sqlite3.connect(tmp_path / "atlasbatch.sqlite3") as db:
+        rows = db.execute("SELECT state, error FROM targets ORDER BY line").fetchall()
+    assert [state for state, _ in rows] == ["failed"] * 8
+    assert all("disappeared" in error and "re-submitted once" in error for _, error in rows)
+    assert emu.stats()["tasks_purged"] == 16
+    assert_clean(emu, created=16)  # each target was asked exactly twice
+
+
+@pytest.mark.xfail(strict=True, reason=LOST_LAST_OUTCOME)
+async def test_tasks_purged_as_they_finish_each_get_an_outcome(emulator: Factory) -> None:
+    emu = emulator(task_seconds=0.02, user_slots=4, purge_after=0.0)
     targets = grid_targets(8)
-    report = await run(emu, targets, client_settings(emu, stall_audit_seconds=0.5))
+    report = await run(emu, targets, client_settings(emu, stall_audit_seconds=0.3))
+    assert_accounted(report, targets, states={State.FAILED})
+
+
+async def test_tasks_purged_before_their_download_are_asked_once_more(
+    emulator: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finished tasks purged while the (paced) downloads queue up: each lost one is re-asked
+    once; every re-submission is logged, and no other task is made."""
+    emu = emulator(task_seconds=0.01, user_slots=4, purge_after=0.3)
+    targets = grid_targets(20)
+    settings = client_settings(emu, batch_size=5, downloads_per_second=8.0)
+    report = await run(emu, targets, settings)
     assert_accounted(report, targets, states={State.DOWNLOADED, State.FAILED})
-    failed = [o for o in report.outcomes if o.state is State.FAILED]
-    assert all("disappeared" in (o.error or "") for o in failed), failed
-    stats = emu.stats()
-    assert stats["tasks_live"] == 0
-    # one task per target, plus exactly one more for each target whose first task vanished
-    assert 8 <= stats["tasks_created"] <= 16
-    if purge_after == 0.0:  # purged the moment they finish: nothing can ever be downloaded
-        assert len(failed) == 8
-        assert stats["tasks_created"] == 16
+    assert all("expired" in (o.error or "") for o in report.outcomes if o.state is State.FAILED)
+    again = [r for r in caplog.records if "submitting it once more" in r.getMessage()]
+    assert again  # the purge did take some results away before we fetched them
+    assert emu.stats()["tasks_purged"] >= len(again)
+    assert_clean(emu, created=20 + len(again))
 
 
 # --- 5xx in bursts, with dropped connections ------------------------------------------
 
-BURST = Faults(server_error_rate=0.8, drop_before_commit_rate=0.3, drop_after_commit_rate=0.5)
+STORMS = [
+    Faults(drop_before_commit_rate=0.4, drop_after_commit_rate=0.6),
+    Faults(),
+    Faults(server_error_rate=0.8),
+    Faults(),
+]
 
 
 async def _bursts(emu: Emulator, stop: anyio.Event) -> None:
-    """Storms of 5xx and resets, 0.25 s on, 0.25 s off (bounded: at most 200 swaps)."""
+    """Storms of resets, calm, storms of 5xx, calm: 0.25 s each (bounded: 200 swaps)."""
     for k in range(200):
         if stop.is_set():
             break
-        emu.set_faults(BURST if k % 2 == 0 else Faults())
+        emu.set_faults(STORMS[k % len(STORMS)])
         await anyio.sleep(0.25)
     emu.set_faults(Faults())
 
@@ -158,11 +208,13 @@ async def test_bursts_of_5xx_and_dropped_connections(emulator: Factory) -> None:
     settings = client_settings(emu, batch_size=5, retry_max_wait=0.3)
     stop = anyio.Event()
     with anyio.fail_after(RUN_DEADLINE):
-        async with Session(token=emu.token, settings=settings) as session:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_bursts, emu, stop)
-                report = await session.run(targets, keep_data=False)
-                stop.set()
+        async with (
+            Session(token=emu.token, settings=settings) as session,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(_bursts, emu, stop)
+            report = await session.run(targets, keep_data=False)
+            stop.set()
     assert_accounted(report, targets, states={State.DOWNLOADED})
     faults = emu.stats()["faults"]
     assert faults.get("server_error", 0) > 0
@@ -193,15 +245,39 @@ async def test_html_error_pages_are_transient(emulator: Factory, faults: Faults)
     assert_clean(emu, created=30)
 
 
-@pytest.mark.parametrize("rate", [0.15, 0.5])
-async def test_garbled_json_reads_are_retried(emulator: Factory, rate: float) -> None:
-    """A 200 whose JSON is cut short is a transient failure, never a crash."""
-    emu = emulator(task_seconds=0.01, user_slots=4, faults=Faults(garbage_json_rate=rate), seed=4)
-    targets = grid_targets(20)
-    report = await run(emu, targets, client_settings(emu, batch_size=5))
+async def _faults_off_after(emu: Emulator, fault: str, times: int) -> None:
+    """Switch the faults off once ``fault`` fired ``times`` times (bounded: 10 s)."""
+    for _ in range(1000):
+        if emu.stats()["faults"].get(fault, 0) >= times:
+            break
+        await anyio.sleep(0.01)
+    emu.set_faults(Faults())
+
+
+GARBLED_JSON_CRASHES = (
+    "client bug: AtlasClient.list_page/task call response.json() outside the retry loop; a "
+    "200 with a cut JSON body raises json.JSONDecodeError (not an AtlasBatchError), which "
+    "escapes the poll loop and crashes the whole run"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=ExceptionGroup, reason=GARBLED_JSON_CRASHES)
+@pytest.mark.parametrize("times", [1, 3])
+async def test_garbled_json_reads_are_transient(emulator: Factory, times: int) -> None:
+    """A 200 whose JSON is cut short (list or detail) is retried, never a crash."""
+    emu = emulator(task_seconds=0.02, user_slots=2)
+    targets = grid_targets(10)
+    with anyio.fail_after(RUN_DEADLINE):
+        async with (
+            Session(token=emu.token, settings=client_settings(emu, batch_size=5)) as session,
+            anyio.create_task_group() as tg,
+        ):
+            emu.set_faults(Faults(garbage_json_rate=1.0))
+            tg.start_soon(_faults_off_after, emu, "garbage_json", times)
+            report = await session.run(targets, keep_data=False)
     assert_accounted(report, targets, states={State.DOWNLOADED})
-    assert emu.stats()["faults"].get("garbage_json", 0) > 0
-    assert_clean(emu, created=20)
+    assert emu.stats()["faults"]["garbage_json"] == times
+    assert_clean(emu, created=10)
 
 
 # --- another script of the same user --------------------------------------------------
@@ -225,24 +301,38 @@ async def _other_script(emu: Emulator, stop: anyio.Event, period: float, sent: l
             await anyio.sleep(0.2)
 
 
-async def test_a_second_script_eating_the_write_budget(emulator: Factory) -> None:
+async def test_a_second_script_eating_the_write_budget(
+    emulator: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another script of the same user PATCHes away about half of the write budget.
+
+    atlasbatch believes the whole budget is its own; it must adapt: a bout of 429s is at most
+    the writes already in flight when the first came back (8 deleters and the submitter),
+    and after the limit shrank, bouts are rare: at most one every other window.
+    """
     emu = emulator(task_seconds=0.01, user_slots=4, write_rate="20/1s")
     targets = grid_targets(40)
     settings = client_settings(emu, batch_size=5)  # it believes all 20 writes/s are its own
     stop, sent = anyio.Event(), list[int]()
-    started = time.monotonic()
+    caplog.set_level(logging.INFO, logger="atlasbatch")
     with anyio.fail_after(RUN_DEADLINE):
-        async with Session(token=emu.token, settings=settings) as session:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_other_script, emu, stop, 0.1, sent)
-                await anyio.sleep(0.3)  # the other script is busy before we start
-                report = await session.run(targets, keep_data=False)
-                stop.set()
-    elapsed = time.monotonic() - started
+        async with (
+            Session(token=emu.token, settings=settings) as session,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(_other_script, emu, stop, 0.1, sent)
+            await anyio.sleep(0.3)  # the other script is busy before we start
+            started = time.monotonic()
+            report = await session.run(targets, keep_data=False)
+            windows = (time.monotonic() - started) / 1.0
+            stop.set()
     assert_accounted(report, targets, states={State.DOWNLOADED})
-    assert sent.count(200) >= 10  # the other script really ate part of the budget
-    windows = int(elapsed / 1.0) + 1
-    assert report.requests["throttled"] <= windows, (report.requests, elapsed)
+    assert sent.count(200) >= 5  # the other script really ate part of the budget
+    refused = [r.created for r in caplog.records if "throttled; write budget" in r.getMessage()]
+    assert len(refused) == report.requests["throttled"]
+    bouts = 1 + sum(1 for a, b in itertools.pairwise(refused) if b - a > 0.5) if refused else 0
+    assert bouts <= max(2, int(windows) // 2), (refused, windows)
+    assert len(refused) <= 9 * bouts, refused
     assert emu.stats()["max_writes_in_window"] <= 20
     assert_clean(emu, created=41)  # ours, and the other script's one task
 
@@ -250,6 +340,14 @@ async def test_a_second_script_eating_the_write_budget(emulator: Factory) -> Non
 # --- the queue cap, several scripts and users -------------------------------------------
 
 
+CAP_DEADLOCK = (
+    "client bug: Submitter._queue_full remembers the other script's queued tasks in "
+    "_foreign_queued and only clears it when one of our batches is created; if cap - foreign "
+    "< batch_size, next_batch() never returns a batch again, although the other tasks start"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=TimeoutError, reason=CAP_DEADLOCK)
 async def test_queue_cap_shared_with_another_script_of_the_same_user(emulator: Factory) -> None:
     """Another script holds most of the cap with queued tasks; atlasbatch waits, then fills."""
     emu = emulator(task_seconds=0.03, user_slots=1, max_queued=20)
@@ -259,7 +357,8 @@ async def test_queue_cap_shared_with_another_script_of_the_same_user(emulator: F
         )
         assert theirs.status_code == 201
     targets = grid_targets(40)
-    report = await run(emu, targets, client_settings(emu, batch_size=10, max_queued=20))
+    settings = client_settings(emu, batch_size=10, max_queued=20)
+    report = await run(emu, targets, settings, deadline=8.0)  # ~2 s of tasks
     assert_accounted(report, targets, states={State.DOWNLOADED})
     async with web_client(emu) as web:  # the other script cleans up after itself
         for task in theirs.json():
@@ -269,22 +368,24 @@ async def test_queue_cap_shared_with_another_script_of_the_same_user(emulator: F
 
 async def test_queue_cap_with_several_users_at_once(emulator: Factory) -> None:
     """Three users, one cap each, one runner: each run finishes; no one touches another's."""
-    emu = emulator(task_seconds=0.005, user_slots=2, slots=4, max_queued=25)
+    emu = emulator(
+        task_seconds=0.03, user_slots=1, slots=3, max_queued=15, observations_per_day=0.02
+    )
     tokens = [emu.token, emu.add_user("bea", "pw"), emu.add_user("cy", "pw")]
-    beliefs = [25, 25, 1000]  # the third client does not know the cap: it learns it
+    beliefs = [15, 15, 1000]  # the third client does not know the cap: it learns it
     reports: dict[int, RunReport] = {}
 
     async def one(k: int) -> None:
-        settings = client_settings(emu, batch_size=10, max_queued=beliefs[k])
-        reports[k] = await run(emu, grid_targets(60, name=f"u{k}-"), settings, token=tokens[k])
+        settings = client_settings(emu, batch_size=5, max_queued=beliefs[k])
+        reports[k] = await run(emu, grid_targets(40, name=f"u{k}-"), settings, token=tokens[k])
 
     with anyio.fail_after(RUN_DEADLINE):
         async with anyio.create_task_group() as tg:
             for k in range(3):
                 tg.start_soon(one, k)
     for k in range(3):
-        assert_accounted(reports[k], grid_targets(60, name=f"u{k}-"), states={State.DOWNLOADED})
+        assert_accounted(reports[k], grid_targets(40, name=f"u{k}-"), states={State.DOWNLOADED})
     stats = emu.stats()
     assert stats["cap_rejections"] >= 1  # only the one that believed in a larger cap
     assert stats["status_counts"].get("403", 0) == 0  # no one touched another user's task
-    assert_clean(emu, created=180)
+    assert_clean(emu, created=120)
