@@ -197,6 +197,7 @@ def make_job(scenario: Scenario, emu: Emulator, targets: int, deadline: float) -
         read_rate=str(emu_config["read_rate"]),
         max_queued=int(emu_config["max_queued"]),
         task_seconds=float(emu_config["task_seconds"]),
+        downloads_per_second=scenario.downloads_per_second,
     )
 
 

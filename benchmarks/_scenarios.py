@@ -35,6 +35,7 @@ class Scenario:
     window_days: float = 30.0
     caps: dict[str, int] = field(default_factory=dict)
     time_limit: float = 600.0
+    downloads_per_second: float | None = None  # atlasbatch's pace; None: default, scaled
 
     @property
     def name(self) -> str:
@@ -82,7 +83,12 @@ def scale(size: int) -> Scenario:
         "observations_per_day": 0.2,
     }
     return Scenario(
-        family="scale", size=size, emulator=emulator, window_days=10.0, time_limit=3600.0
+        family="scale",
+        size=size,
+        emulator=emulator,
+        window_days=10.0,
+        time_limit=3600.0,
+        downloads_per_second=20000.0,
     )
 
 

@@ -133,13 +133,6 @@ async def test_lost_and_rerun_tasks_are_waited_for(emulator: Factory) -> None:
     assert_clean(emu, created=30)  # a re-run is the server's business: nothing re-sent
 
 
-LOST_LAST_OUTCOME = (
-    "client bug: Pipeline._finalise marks the line final and wakes run() before it sends the "
-    "outcome; when that was the last open line and no task is left to delete, run() cancels "
-    "the task group and the outcome is lost from Session.run/fetch (the ledger has it)"
-)
-
-
 async def test_tasks_purged_as_they_finish_are_asked_once_more_then_failed(
     emulator: Factory, tmp_path: Path
 ) -> None:
@@ -157,7 +150,6 @@ async def test_tasks_purged_as_they_finish_are_asked_once_more_then_failed(
     assert_clean(emu, created=16)  # each target was asked exactly twice
 
 
-@pytest.mark.xfail(strict=True, reason=LOST_LAST_OUTCOME)
 async def test_tasks_purged_as_they_finish_each_get_an_outcome(emulator: Factory) -> None:
     emu = emulator(task_seconds=0.02, user_slots=4, purge_after=0.0)
     targets = grid_targets(8)
@@ -254,14 +246,6 @@ async def _faults_off_after(emu: Emulator, fault: str, times: int) -> None:
     emu.set_faults(Faults())
 
 
-GARBLED_JSON_CRASHES = (
-    "client bug: AtlasClient.list_page/task call response.json() outside the retry loop; a "
-    "200 with a cut JSON body raises json.JSONDecodeError (not an AtlasBatchError), which "
-    "escapes the poll loop and crashes the whole run"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=ExceptionGroup, reason=GARBLED_JSON_CRASHES)
 @pytest.mark.parametrize("times", [1, 3])
 async def test_garbled_json_reads_are_transient(emulator: Factory, times: int) -> None:
     """A 200 whose JSON is cut short (list or detail) is retried, never a crash."""
@@ -340,14 +324,6 @@ async def test_a_second_script_eating_the_write_budget(
 # --- the queue cap, several scripts and users -------------------------------------------
 
 
-CAP_DEADLOCK = (
-    "client bug: Submitter._queue_full remembers the other script's queued tasks in "
-    "_foreign_queued and only clears it when one of our batches is created; if cap - foreign "
-    "< batch_size, next_batch() never returns a batch again, although the other tasks start"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason=CAP_DEADLOCK)
 async def test_queue_cap_shared_with_another_script_of_the_same_user(emulator: Factory) -> None:
     """Another script holds most of the cap with queued tasks; atlasbatch waits, then fills."""
     emu = emulator(task_seconds=0.03, user_slots=1, max_queued=20)

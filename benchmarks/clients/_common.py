@@ -21,7 +21,8 @@ class ClientJob:
     ``time_scale`` is the emulator's clock factor (0.1 for ``60/6s``): the guide's 10 s poll
     becomes 1 s. ``deadline`` is a ``time.monotonic()`` instant; a client that reaches it
     stops and reports ``limit_hit``. ``task_seconds`` is what atlasbatch may assume a task
-    takes (its ``expected_task_seconds``); the other clients ignore it.
+    takes (its ``expected_task_seconds``) and ``downloads_per_second`` its download pace
+    (None: its default, time-scaled); the other clients ignore both.
     """
 
     base_url: str
@@ -34,6 +35,7 @@ class ClientJob:
     read_rate: str
     max_queued: int
     task_seconds: float
+    downloads_per_second: float | None = None
 
 
 @dataclass(slots=True)

@@ -2,12 +2,15 @@
 
 The settings are the library's defaults for the real server with every time scaled by the
 emulator's factor (``window_margin`` 0.25 s -> 0.025 s, ``poll_min_interval`` 1 s -> 0.1 s,
-…), the emulator's limits, and the task time the emulator is configured with as
-``expected_task_seconds`` (what a user who knows the server's typical runtime would pass).
+``downloads_per_second`` 20 -> 200, …), the emulator's limits, and the task time the
+emulator is configured with as ``expected_task_seconds`` (what a user who knows the
+server's typical runtime would pass). The scale run relaxes the download pace like the
+rates (``ClientJob.downloads_per_second``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import anyio
@@ -21,22 +24,37 @@ __all__ = ["atlas_settings", "run_atlasbatch"]
 
 
 def atlas_settings(job: ClientJob) -> Settings:
-    """The library defaults, time-scaled to the emulator, with its limits."""
+    """The library defaults, time-scaled to the emulator, with its limits.
+
+    Every default that is a duration is multiplied by the time scale and every default that
+    is a rate per second divided by it; knobs this version of the library lacks are skipped.
+    """
     default = Settings()
     scale = job.time_scale
-    return Settings(
+    durations = (
+        "window_margin",
+        "poll_min_interval",
+        "poll_max_interval",
+        "retry_max_wait",
+        "retry_total_seconds",
+        "stall_audit_seconds",
+    )
+    values: dict[str, object] = {
+        name: getattr(default, name) * scale for name in durations if hasattr(default, name)
+    }
+    if hasattr(default, "downloads_per_second"):
+        values["downloads_per_second"] = job.downloads_per_second or (
+            default.downloads_per_second / scale
+        )
+    values.update(
         base_url=job.base_url,
         write_rate=Rate.parse(job.write_rate),
         read_rate=Rate.parse(job.read_rate),
         max_queued=job.max_queued,
         expected_task_seconds=max(job.task_seconds, 1e-3),
-        window_margin=default.window_margin * scale,
-        poll_min_interval=default.poll_min_interval * scale,
-        poll_max_interval=default.poll_max_interval * scale,
-        retry_max_wait=default.retry_max_wait * scale,
-        retry_total_seconds=default.retry_total_seconds * scale,
         timeout=max(default.timeout * scale, 5.0),
     )
+    return dataclasses.replace(default, **values)  # type: ignore[arg-type]
 
 
 class _Recording(httpx.AsyncBaseTransport):

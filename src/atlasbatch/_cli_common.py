@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import signal
 import sys
@@ -122,8 +123,8 @@ def settings_from_args(args: argparse.Namespace, recipe: RunRecipe | None = None
         for name, base_value in dataclasses.asdict(base).items()
     }
     task_seconds = float(chosen["task_seconds"])
-    if task_seconds <= 0:
-        raise InputError(f"--task-seconds must be positive, not {task_seconds:g}")
+    if not (math.isfinite(task_seconds) and task_seconds > 0):
+        raise InputError(f"--task-seconds must be a positive number, not {task_seconds:g}")
     return Settings(
         base_url=str(chosen["base_url"]),
         write_rate=Rate.parse(str(chosen["write_rate"])),

@@ -140,8 +140,7 @@ class AtlasClient:
             "send_email": False,
             "comment": comment,
         }
-        response = await self._call("POST", self.url("queue/"), Priority.SUBMIT, json=body)
-        created = response.json()
+        _, created = await self._call_json("POST", self.url("queue/"), Priority.SUBMIT, json=body)
         tasks = created if isinstance(created, list) else [created]
         if len(tasks) != len(targets):
             raise SubmissionUncertainError(
@@ -162,10 +161,11 @@ class AtlasClient:
         else:
             url = self._rebase(url)
         headers = {"If-None-Match": etag} if etag else {}
-        response = await self._call("GET", url, Priority.READ, headers=headers, ok=(200, 304))
+        response, body = await self._call_json(
+            "GET", url, Priority.READ, headers=headers, ok=(200, 304)
+        )
         if response.status_code == 304:
             return None
-        body = response.json()
         return ListPage(
             tasks=list(body.get("results", [])),
             next_url=body.get("next"),
@@ -191,8 +191,8 @@ class AtlasClient:
     async def task(self, task_id: int) -> Json | None:
         """One task's JSON, or None when the server no longer has it (404)."""
         url = self.url(f"queue/{task_id}/")
-        response = await self._call("GET", url, Priority.READ, ok=(200, 404))
-        return None if response.status_code == 404 else cast(Json, response.json())
+        response, body = await self._call_json("GET", url, Priority.READ, ok=(200, 404))
+        return None if response.status_code == 404 else cast(Json, body)
 
     async def download(self, result_url: str) -> bytes:
         """A result file (static, not throttled). NotFoundError when it is gone."""
@@ -222,15 +222,17 @@ class AtlasClient:
             return url
         return str(self.base.copy_with(path=parsed.path, query=parsed.query or None))
 
-    async def _call(
+    async def _call_json(
         self,
         method: str,
         url: str,
         priority: Priority | None,
         *,
         ok: tuple[int, ...] = (200, 201),
+        parse: bool = True,
         **kwargs: Any,
-    ) -> httpx.Response:
+    ) -> tuple[httpx.Response, Any]:
+        """Send with retries; the response and, when ``parse``, its JSON body."""
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_TransientError),
             wait=wait_random_exponential(multiplier=0.5, max=self.settings.retry_max_wait),
@@ -242,10 +244,30 @@ class AtlasClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send_within_budget(method, url, priority, ok, kwargs)
+                    response = await self._send_within_budget(method, url, priority, ok, kwargs)
+                    return response, self._body_of(method, url, response) if parse else None
         except _TransientError as transient:
             raise transient.cause from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _call(
+        self, method: str, url: str, priority: Priority | None, **kwargs: Any
+    ) -> httpx.Response:
+        response, _ = await self._call_json(method, url, priority, parse=False, **kwargs)
+        return response
+
+    def _body_of(self, method: str, url: str, response: httpx.Response) -> Any:
+        """The JSON of a 200/201; a garbled body is a server fault, worth another attempt."""
+        if response.status_code not in (200, 201):
+            return None
+        try:
+            return response.json()
+        except ValueError:  # cut or not JSON at all (an HTML page from a proxy)
+            error = ServerError(
+                f"{method} {url}: the answer is not valid JSON",
+                status=response.status_code, url=url,
+            )  # fmt: skip
+            raise self._transient_or_uncertain(method, error, url) from None
 
     async def _send_within_budget(
         self,

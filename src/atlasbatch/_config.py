@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -38,6 +39,12 @@ class Rate:
         return f"{self.requests}/{self.seconds:g}s"
 
 
+_POSITIVE_SECONDS = (
+    "poll_min_interval", "poll_max_interval", "expected_task_seconds", "timeout",
+    "retry_total_seconds", "retry_max_wait", "downloads_per_second", "stall_audit_seconds",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every knob of a run; the defaults are right for the real server.
@@ -71,7 +78,15 @@ class Settings:
             raise InputError("batch_size must be between 1 and 100 (the server's radeclist limit)")
         if self.max_queued < 1:
             raise InputError("max_queued must be at least 1")
+        if self.window_margin < 0 or not math.isfinite(self.window_margin):
+            raise InputError("window_margin must be a finite number of seconds >= 0")
+        if self.download_concurrency < 1 or self.retry_attempts < 1:
+            raise InputError("download_concurrency and retry_attempts must be at least 1")
         if not 0 < self.read_share <= 1:
             raise InputError("read_share must be in (0, 1]")
-        if self.poll_min_interval <= 0 or self.poll_max_interval < self.poll_min_interval:
-            raise InputError("poll intervals must be positive and min <= max")
+        if self.poll_max_interval < self.poll_min_interval:
+            raise InputError("poll_max_interval must not be below poll_min_interval")
+        for name in _POSITIVE_SECONDS:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(f"{name} must be a positive number of seconds, not {value!r}")

@@ -150,7 +150,8 @@ class Pipeline:
             if batch is None:
                 await self._changed.wait()
                 continue
-            await self._submitter.submit(batch, pause=self._pacer.floor)
+            pause = max(self._pacer.floor, self._pacer.task_seconds)
+            await self._submitter.submit(batch, pause=pause)
 
     async def _refused(self, target: Target, reason: str) -> None:
         self._ledger.set_state(target.line, State.FAILED, error=reason)
@@ -337,13 +338,13 @@ class Pipeline:
         path: str | None = None,
         data: pd.DataFrame | None = None,
     ) -> None:
+        # Outcomes first: once the book says "final", run() may end the task group at once.
+        if self._on_outcome is not None:
+            kept = data if self._keep_data else None
+            for member in (line, *self._book.members.get(line, ())):
+                target = self._ledger.target(member)
+                outcome = Outcome(target=target, state=state, task_id=task_id, error=error,
+                                  path=path, data=kept)  # fmt: skip
+                await self._on_outcome(outcome)
         self._book.set(line, state)
         self._notify()
-        if self._on_outcome is None:
-            return
-        kept = data if self._keep_data else None
-        for member in (line, *self._book.members.get(line, ())):
-            target = self._ledger.target(member)
-            outcome = Outcome(target=target, state=state, task_id=task_id, error=error,
-                              path=path, data=kept)  # fmt: skip
-            await self._on_outcome(outcome)

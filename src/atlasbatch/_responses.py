@@ -79,6 +79,14 @@ def _sentence(fields: dict[str, list[str]]) -> str:
     return "; ".join(parts)
 
 
+def _scrub(text: str, authorization: str | None) -> str:
+    """Never carry our own credentials on: a page may echo the request's headers."""
+    if not authorization:
+        return text
+    secret = authorization.split(None, 1)[-1]
+    return text.replace(authorization, "<hidden>").replace(secret, "<hidden>")
+
+
 def _queue_full(message: str, detail: str, *, url: str, status: int) -> QueueFullError:
     match = _QUEUE_NUMBERS.search(detail)
     if match is not None:
@@ -100,7 +108,7 @@ def api_error(response: httpx.Response, *, action: str) -> ApiError:
     status = response.status_code
     url = str(response.request.url)
     fields = flatten_errors(_body(response))
-    detail = _sentence(fields)
+    detail = _scrub(_sentence(fields), response.request.headers.get("authorization"))
     message = f"{action} failed: HTTP {status} from {url}: {detail}"
     if status == 429:
         return ThrottledError(

@@ -16,7 +16,13 @@ import anyio
 
 from atlasbatch._book import Book
 from atlasbatch._client import AtlasClient
-from atlasbatch._exceptions import QueueFullError, RequestRejectedError, SubmissionUncertainError
+from atlasbatch._exceptions import (
+    AtlasBatchError,
+    AuthenticationError,
+    QueueFullError,
+    RequestRejectedError,
+    SubmissionUncertainError,
+)
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State, Target
 from atlasbatch._reconcile import settle_batch
@@ -47,7 +53,9 @@ class Submitter:
         self._on_refused = on_refused
         self._cap = client.settings.max_queued
         self._batch_size = client.settings.batch_size
-        self._foreign_queued = 0  # unstarted tasks of this user that are not ours
+        # Room the server itself reported in its last "too many queued tasks" answer: it
+        # counts other scripts of this user too. None: trust our own count.
+        self._server_free: int | None = None
         self.enabled = True
 
     def next_batch(self) -> list[Target] | None:
@@ -58,7 +66,10 @@ class Submitter:
         window = next(iter(book.pending.values())).window
         same = (t for t in book.pending.values() if t.window == window)
         group = list(itertools.islice(same, self._batch_size))
-        free = self._cap - len(book.unstarted) - self._foreign_queued
+        free = self._cap - len(book.unstarted)
+        if self._server_free is not None:  # share the cap with another script: fill the room
+            size = min(len(group), free, self._server_free)
+            return group[:size] if size >= 1 else None
         return group if free >= len(group) else None  # else wait for tasks to start
 
     async def submit(self, batch: list[Target], *, pause: float) -> None:
@@ -74,15 +85,29 @@ class Submitter:
             await self.settle(number, tag, batch)
         except QueueFullError as exc:
             self._queue_full(number, batch, exc)
-            await anyio.sleep(pause)
+            if not self._server_free:  # no room at all: let tasks start, then ask again
+                await anyio.sleep(pause)
+                self._server_free = None
         except RequestRejectedError as exc:
             await self._rejected(number, batch, exc)
         else:
             self._record(number, batch, [int(task["id"]) for task in created])
 
     async def settle(self, number: int, tag: str, batch: list[Target]) -> None:
-        """After a lost answer: adopt the batch's tasks if the server made them, else retry."""
-        pairs = await settle_batch(self._client, self._ledger, number, tag, batch)
+        """After a lost answer: adopt the batch's tasks if the server made them, else retry.
+
+        Until the task list can be read, nothing about the batch is known: keep asking (an
+        outage may last; Ctrl-C and a later resume settle it just the same).
+        """
+        for attempt in itertools.count():
+            try:
+                pairs = await settle_batch(self._client, self._ledger, number, tag, batch)
+                break
+            except AuthenticationError:
+                raise
+            except AtlasBatchError as exc:
+                log.warning("batch %d: cannot read the task list yet (%s)", number, exc)
+                await anyio.sleep(min(60.0, 2.0**attempt))
         adopted = [t for t in batch if t.line in pairs]
         if adopted:
             self._created(adopted, [pairs[t.line] for t in adopted])
@@ -99,7 +124,7 @@ class Submitter:
 
     def _created(self, batch: list[Target], task_ids: list[int]) -> None:
         self._book.created(batch, task_ids)
-        self._foreign_queued = 0
+        self._server_free = None
         self._notify()
 
     def _queue_full(self, number: int, batch: list[Target], exc: QueueFullError) -> None:
@@ -108,9 +133,9 @@ class Submitter:
         self._book.requeue(batch)
         if exc.cap is not None:
             self._cap = exc.cap
-        if exc.queued is not None:
-            self._foreign_queued = max(0, exc.queued - len(self._book.unstarted))
-        log.info("queue cap reached (%s); waiting for tasks to start", exc.detail)
+        known = exc.queued is not None and exc.cap is not None
+        self._server_free = max(0, self._cap - (exc.queued or 0)) if known else 0
+        log.info("queue cap reached (%s); room for %d", exc.detail, self._server_free)
 
     async def _rejected(self, number: int, batch: list[Target], exc: RequestRejectedError) -> None:
         """A batch the server refuses: halve it to find the rows at fault; fail only those."""
