@@ -164,7 +164,7 @@ def test_bad_target_file_is_refused_with_every_bad_row_and_nothing_sent(
     [
         ([], "no ATLAS API token found"),
         (["--write-rate", "fast"], "rate 'fast'"),
-        (["--task-seconds", "0"], "--task-seconds must be positive"),
+        (["--task-seconds", "0"], "--task-seconds must be a positive number"),
     ],
 )
 def test_usage_errors_exit_2_without_sending(
