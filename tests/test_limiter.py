@@ -121,3 +121,14 @@ async def test_a_cancelled_waiter_does_not_block_the_next() -> None:
         await limiter.acquire(Priority.SUBMIT)
     permit = await limiter.acquire(Priority.DELETE)
     assert permit.stamp == pytest.approx(1.0, abs=0.01)
+
+
+async def test_a_request_counts_from_its_answer_not_its_send() -> None:
+    """The server stamps on arrival, somewhere before the answer: mirror the later bound."""
+    clock = FakeClock()
+    limiter = window(Rate(1, 1.0), clock)
+    permit = await limiter.acquire()
+    clock.now = 0.3  # the answer came back 0.3 s after the send
+    limiter.settle(permit)
+    nxt = await limiter.acquire()
+    assert nxt.stamp == pytest.approx(1.3, abs=0.01)  # not 1.0: arrival may have been at 0.3

@@ -281,7 +281,11 @@ class AtlasClient:
         window = self._window_for(priority)
         while True:
             permit = await window.acquire(priority) if window and priority is not None else None
-            response = await self._send(method, url, kwargs)
+            try:
+                response = await self._send(method, url, kwargs)
+            finally:
+                if window is not None and permit is not None:
+                    window.settle(permit)  # answered (or failed) by now: arrival was earlier
             if response.status_code == 429 and window is not None and permit is not None:
                 wait = window.refused(permit, retry_after=retry_after_seconds(response))
                 log.info("%s %s throttled; %s budget closed %.1f s", method, url, window.name, wait)

@@ -3,11 +3,15 @@
 DRF's ``SimpleRateThrottle`` keeps, per user and scope, the times of the requests it
 *accepted* in the last D seconds and refuses a request when N of them are there. A leaky
 bucket (aiolimiter) admits up to 2N-1 requests in one such window, so the writes are
-mirrored exactly instead: we keep our own list of accepted send times and let a request go
-only while fewer than N lie in the window. On a 429 the server's word wins: the gate closes
-for ``Retry-After`` seconds and, if the server counted more than we sent (another script of
-the same user), the limit shrinks to what we really had in the window and grows back by one
-request per quiet window.
+mirrored exactly instead: we keep our own list of request times and let a request go only
+while fewer than N lie in the window. The server stamps a request when it *arrives*, which
+we cannot see, but it lies between our send and the answer: each request is stamped with
+its send time while in flight and moved to the time its answer came back (``settle``), so
+network jitter can never squeeze one request too many into the server's window.
+
+On a 429 the server's word wins: the gate closes for ``Retry-After`` seconds and, if the
+server counted more than we sent (another script of the same user), the limit shrinks to
+what we really had in the window and grows back by one request per quiet window.
 
 Waiters are served by priority (submissions before reads before deletes), FIFO within one.
 The clock and sleep are injectable so tests run instantly.
@@ -15,12 +19,12 @@ The clock and sleep are injectable so tests run instantly.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -47,7 +51,8 @@ class Priority(IntEnum):
 
 @dataclass(eq=False)
 class Permit:
-    """One granted request; hand it back with :meth:`SlidingWindow.refused` on a 429."""
+    """One granted request: :meth:`SlidingWindow.settle` it when its answer is in, or
+    :meth:`SlidingWindow.refused` on a 429."""
 
     stamp: float
 
@@ -77,7 +82,7 @@ class SlidingWindow:
         self._span = rate.seconds + margin
         self._clock = clock
         self._sleep = sleep
-        self._stamps: deque[float] = deque()
+        self._stamps: list[float] = []  # sorted; at most N + in-flight entries
         self._waiters: list[_Ticket] = []
         self._seq = itertools.count()
         self._gate_until = 0.0
@@ -110,6 +115,12 @@ class SlidingWindow:
             self._forget(ticket)
             raise
 
+    def settle(self, permit: Permit) -> None:
+        """The answer to ``permit``'s request is in: the server counted it no later than now."""
+        self._drop(permit)
+        permit.stamp = self._clock()
+        bisect.insort(self._stamps, permit.stamp)
+
     def refused(self, permit: Permit, *, retry_after: float | None) -> float:
         """Record a 429 for ``permit``; return how long this scope is now closed.
 
@@ -138,7 +149,7 @@ class SlidingWindow:
     def _grant(self, ticket: _Ticket) -> Permit:
         heapq.heappop(self._waiters)
         now = self._clock()
-        self._stamps.append(now)
+        bisect.insort(self._stamps, now)
         self.granted += 1
         self._wake_head()
         return Permit(now)
@@ -160,8 +171,8 @@ class SlidingWindow:
             self._last_throttle = now
 
     def _expire(self, now: float) -> None:
-        while self._stamps and self._stamps[0] <= now - self._span:
-            self._stamps.popleft()
+        expired = bisect.bisect_right(self._stamps, now - self._span)
+        del self._stamps[:expired]
 
     def _drop(self, permit: Permit) -> None:
         with contextlib.suppress(ValueError):  # already expired from the window
