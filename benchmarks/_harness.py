@@ -28,7 +28,6 @@ import httpx
 
 from atlasbatch.testing import Emulator, EmulatorConfig
 from benchmarks._bound import BoundInputs, bound_seconds
-from benchmarks._emulator import make_emulator
 from benchmarks._scenarios import Scenario, make_targets, mjd_now
 from benchmarks.clients import CLIENTS, ClientJob, ClientResult
 
@@ -237,7 +236,7 @@ def run_row(scenario: Scenario, client: str) -> Row:
     """``client`` against a fresh emulator configured for ``scenario``."""
     targets = scenario.targets_for(client)
     config = EmulatorConfig(**scenario.emulator)
-    with make_emulator(config) as emu:
+    with Emulator(config) as emu:
         latency = probe_latency(emu)
         emu.reset_stats()
         job = make_job(scenario, emu, targets, time.monotonic() + scenario.time_limit)

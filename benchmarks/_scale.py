@@ -14,8 +14,7 @@ import resource
 import time
 from typing import Any
 
-from atlasbatch.testing import EmulatorConfig
-from benchmarks._emulator import make_emulator
+from atlasbatch.testing import Emulator, EmulatorConfig
 from benchmarks._harness import (
     Row,
     bound_for,
@@ -50,7 +49,7 @@ def run_scale(scenario: Scenario) -> Row:
     config = EmulatorConfig(**scenario.emulator)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    with make_emulator(config) as emu:
+    with Emulator(config) as emu:
         latency = probe_latency(emu)
         emu.reset_stats()
         job = make_job(scenario, emu, 0, time.monotonic() + scenario.time_limit)

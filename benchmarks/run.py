@@ -19,7 +19,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import _emulator
 from benchmarks._harness import ROW_KEYS, Row, run_row
 from benchmarks._scenarios import FULL, QUICK, TINY, Plan, Scenario
 from benchmarks._table import check_targets, markdown_table
@@ -89,12 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale-only", type=int, metavar="N", help="only the scale run, with N targets"
     )
-    parser.add_argument(
-        "--stock-emulator", action="store_true", help="keep the emulator's Nagle delay (~44 ms)"
-    )
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    _emulator.USE_STOCK = args.stock_emulator
     plan = TINY if args.tiny else QUICK if args.quick else FULL
     label = "tiny" if args.tiny else "quick" if args.quick else "full"
     if args.scale_only:
