@@ -14,11 +14,16 @@ never escape the client module, they are translated at the boundary::
     │   ├── NotFoundError           404: the task or result file is gone
     │   └── ServerError             5xx
     ├── TransportError              connection, timeout or protocol failure
-    │   └── SubmissionUncertainError  a POST whose fate is unknown; reconcile by tag
+    │   ├── SubmissionUncertainError  a POST whose fate is unknown; reconcile by tag
+    │   └── ConnectionSetupError    a fault on our side of the wire (TLS, bad header): permanent
     ├── ResultFileError             a result file that cannot be parsed (truncated, HTML, …)
+    │   └── ResultTooLargeError     a result file above the configured size limit
+    ├── StorageError                the local disk refused a write (full, read-only)
     └── RunError                    problems with a run directory
         ├── RunLockedError          another process works on the same directory
-        └── RunMismatchError        the targets or options differ from the stored run
+        ├── RunMismatchError        the targets or options differ from the stored run
+        ├── LedgerDamagedError      the ledger file cannot be read as a ledger
+        └── AccountMismatchError    the token belongs to another account than the run's
 """
 
 from __future__ import annotations
@@ -27,19 +32,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "AccountMismatchError",
     "ApiError",
     "AtlasBatchError",
     "AuthenticationError",
+    "ConnectionSetupError",
     "InputError",
+    "LedgerDamagedError",
     "NotFoundError",
     "QueueFullError",
     "RequestRejectedError",
     "ResultFileError",
+    "ResultTooLargeError",
     "RowProblem",
     "RunError",
     "RunLockedError",
     "RunMismatchError",
     "ServerError",
+    "StorageError",
     "SubmissionUncertainError",
     "TargetFileError",
     "ThrottledError",
@@ -160,8 +170,26 @@ class SubmissionUncertainError(TransportError):
     """A POST whose response was lost: the tasks may or may not exist. Reconcile by run tag."""
 
 
+class ConnectionSetupError(TransportError):
+    """Our side cannot make the request at all (certificate rejected, illegal header value).
+
+    Waiting does not help: the run stops with one line saying what to fix.
+    """
+
+
 class ResultFileError(AtlasBatchError):
     """A downloaded result file that does not parse as ATLAS forced photometry."""
+
+
+class ResultTooLargeError(ResultFileError):
+    """A result file larger than ``Settings.max_result_bytes``; nothing of it is kept."""
+
+
+class StorageError(AtlasBatchError):
+    """The local disk refused a write (full, read-only, gone): the run stops cleanly.
+
+    Nothing remote is deleted whose result is not stored; the same command resumes.
+    """
 
 
 class RunError(AtlasBatchError):
@@ -174,3 +202,11 @@ class RunLockedError(RunError):
 
 class RunMismatchError(RunError):
     """The targets or options given differ from those the run directory was started with."""
+
+
+class LedgerDamagedError(RunError):
+    """The run directory's ledger is not a readable atlasbatch ledger."""
+
+
+class AccountMismatchError(RunError):
+    """The token belongs to another account than the one the run's tasks were made with."""
