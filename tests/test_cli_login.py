@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 from pathlib import Path
@@ -34,14 +35,15 @@ def test_login_saves_the_token_privately_and_never_prints_it(
         code = main(["-v", "login", "--base-url", atlas_emulator.base_url])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    path = tmp_path / "config" / "token"
+    path = tmp_path / "config" / "tokens.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert path.read_text().strip() == token
+    assert json.loads(path.read_text()) == {atlas_emulator.base_url.rstrip("/"): token}
     shown = captured.out + captured.err + caplog.text
     assert token not in shown
     assert "correct horse" not in shown
     assert "Logged in as alice" in captured.out and str(path) in captured.out
-    assert resolve_token() == token  # later commands find it
+    # later commands find it, for that server
+    assert resolve_token(server=atlas_emulator.base_url) == token
 
     # a later command authenticates with it: the emulator knows this user's tasks (none)
     assert main(["cleanup", "--orphans", "--base-url", atlas_emulator.base_url]) == 0
@@ -55,7 +57,7 @@ def test_login_with_the_username_option(
     monkeypatch.setenv("ATLAS_PASSWORD", "pw-of-bob")
     assert main(["login", "--username", "bob", "--base-url", atlas_emulator.base_url]) == 0
     assert token not in capsys.readouterr().out
-    assert resolve_token() == token
+    assert resolve_token(server=atlas_emulator.base_url + "/") == token  # spelling aside
 
 
 def test_a_rejected_login_is_one_sentence_and_saves_nothing(
@@ -72,7 +74,7 @@ def test_a_rejected_login_is_one_sentence_and_saves_nothing(
     assert len(err.strip().splitlines()) == 1
     assert "refused the log-in" in err and "Unable to log in" in err
     assert "wrong" not in err
-    assert not (tmp_path / "config" / "token").exists()
+    assert not (tmp_path / "config").exists()
 
 
 def test_login_without_a_terminal_asks_for_the_environment_variables(

@@ -462,8 +462,8 @@ def test_login_stores_the_token_0600_whatever_the_umask(
     private_config_dir: Path,
 ) -> None:
     private_config_dir.mkdir(parents=True)
-    stored = private_config_dir / "token"
-    stored.write_text("an old token\n")
+    stored = private_config_dir / "tokens.json"
+    stored.write_text("{}\n")
     stored.chmod(0o644)  # an older, too-open file is replaced, not reused
     monkeypatch.setenv("ATLAS_USERNAME", "atlas")
     monkeypatch.setenv("ATLAS_PASSWORD", "atlas-password")
@@ -473,7 +473,7 @@ def test_login_stores_the_token_0600_whatever_the_umask(
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
-    assert stored.read_text().strip() == atlas_emulator.token
+    assert atlas_emulator.token in stored.read_text()
     captured = capsys.readouterr()
     assert not leaks(captured.out + captured.err, atlas_emulator.token)
-    assert [p.name for p in private_config_dir.iterdir()] == ["token"]  # no temp file left
+    assert [p.name for p in private_config_dir.iterdir()] == ["tokens.json"]  # no temp left

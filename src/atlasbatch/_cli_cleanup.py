@@ -88,7 +88,7 @@ def _report(console: Console, report: CleanupReport, *, verb: str) -> None:
 def run_cancel(args: argparse.Namespace) -> int:
     """Run ``cancel``; the exit code (1 when some deletes failed)."""
     settings = _settings(args)
-    token = resolve_token(args.token_file)
+    token = resolve_token(args.token_file, server=settings.base_url)
     out_dir = Path(args.dir)
     console = Console()
     left: list[int] = []
@@ -125,7 +125,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
     if args.delete or args.adopt_into or args.run_id:
         raise InputError("--delete, --out and --run-id go with --orphans only")
     settings = _settings(args)
-    token = resolve_token(args.token_file)
+    token = resolve_token(args.token_file, server=settings.base_url)
     out_dir = Path(args.dir)
     console = Console()
 

@@ -83,7 +83,7 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, from_run: bool = Fa
         "--token-file",
         metavar="FILE",
         help="file holding the API token (default: $ATLAS_TOKEN, else the token saved by "
-        "`atlasbatch login`)",
+        "`atlasbatch login --base-url` for this server)",
     )
     group = parser.add_argument_group("server limits (the defaults are the real server's)")
     group.add_argument(

@@ -143,6 +143,10 @@ def _dry_run(args: argparse.Namespace, targets: TargetList, settings: Settings) 
         plan_run(targets, settings), source=args.targets, settings=settings, refreshed=refreshed
     )
     print(plan_text)
+    try:  # a dry run needs no token, but says now what would stop the real run
+        resolve_token(args.token_file, server=settings.base_url)
+    except InputError as exc:
+        print(f"atlasbatch: note: a real run would stop: {exc}", file=sys.stderr)
     return 0
 
 
@@ -154,7 +158,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         return _dry_run(args, targets, settings)
     if not args.out:
         raise InputError("fetch needs --out DIR, the run directory (or use --dry-run)")
-    token = resolve_token(args.token_file)
+    token = resolve_token(args.token_file, server=settings.base_url)
     live = {"auto": None, "live": True, "plain": False}[args.progress]
     recipe = recipe_of(settings, targets=os.path.abspath(args.targets))
     code, interrupted = anyio.run(_fetch, args, targets, recipe, token, live)

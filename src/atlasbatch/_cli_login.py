@@ -1,7 +1,8 @@
 """``atlasbatch login``: exchange username and password for the API token, store it 0600.
 
 The password is read with ``getpass`` (never echoed) or from ``$ATLAS_PASSWORD``; the token
-goes straight to the file and is never printed or logged.
+goes straight to the file, recorded as the token of the server it came from (later commands
+use it for that server only), and is never printed or logged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import anyio
 
 from atlasbatch._base_url import obtain_token
 from atlasbatch._config import PRODUCTION_URL
-from atlasbatch._credentials import TOKEN_ENV, store_token
+from atlasbatch._credentials import TOKEN_ENV, server_key, store_token
 from atlasbatch._exceptions import AuthenticationError, InputError, RequestRejectedError
 
 __all__ = ["LOGIN_HELP", "add_login_arguments", "run_login"]
@@ -26,8 +27,10 @@ PASSWORD_ENV = "ATLAS_PASSWORD"
 LOGIN_HELP = f"""\
 Log in once: asks for your ATLAS forced-photometry username and password (or reads
 ${USERNAME_ENV} and ${PASSWORD_ENV}), gets your API token from the server and saves it in your
-config folder, readable only by you. Later commands use it unless ${TOKEN_ENV} or
---token-file says otherwise. The token is never printed. No account yet? Register at
+config folder, readable only by you, as the token of that server (--base-url): later
+commands use it for that server only, unless ${TOKEN_ENV} or --token-file says otherwise.
+Log in once per server; each keeps its own token. The token is never printed. No account
+yet? Register at
 {PRODUCTION_URL}/register/ (the account must be e-mail-verified).
 """
 
@@ -69,9 +72,12 @@ def run_login(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    path = store_token(token)
+    path = store_token(token, server=args.base_url)
     del token
-    print(f"Logged in as {username}; the API token is saved in {path} (readable only by you).")
+    print(
+        f"Logged in as {username}; the API token for {server_key(args.base_url)} is saved in "
+        f"{path} (readable only by you)."
+    )
     if os.environ.get(TOKEN_ENV):
         print(f"Note: ${TOKEN_ENV} is set and takes precedence over the saved token.")
     return 0

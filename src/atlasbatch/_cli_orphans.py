@@ -206,5 +206,5 @@ def run_orphans(args: argparse.Namespace) -> int:
     if args.delete and args.adopt_into:
         raise InputError("choose --delete or --out DIR, not both")
     settings = settings_from_args(args)
-    token = resolve_token(args.token_file)
+    token = resolve_token(args.token_file, server=settings.base_url)
     return int(anyio.run(_orphans, args, settings, token))

@@ -142,7 +142,7 @@ def run_status(args: argparse.Namespace) -> int:
     if not args.remote:
         return 0
     settings = settings_from_args(args, recipe)
-    token = resolve_token(args.token_file)
+    token = resolve_token(args.token_file, server=settings.base_url)
     try:
         line = anyio.run(_remote, settings, token, run_id, known)
     except AtlasBatchError as exc:
