@@ -5,11 +5,17 @@ a process killed at any instant (kill -9 included) leaves a state that the next 
 completes. WAL journaling with ``synchronous=NORMAL`` survives process crashes fully; after
 a power cut the last transitions may roll back, which resume also handles (a batch still
 "submitting" is reconciled by its tag, a missing result is fetched again).
+
+SQLite errors never escape raw: a file that is not a ledger raises
+:class:`LedgerDamagedError`, a full disk or a read-only folder :class:`StorageError`, both
+naming the file; a failed transaction is rolled back, so the ledger stays as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import secrets
 import sqlite3
 import time
@@ -18,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
+from atlasbatch._ledger_reports import LedgerReports
 from atlasbatch._ledger_schema import (
     SCHEMA,
     TARGET_COLUMNS,
@@ -27,22 +34,37 @@ from atlasbatch._ledger_schema import (
     target_from_row,
     target_row,
 )
-from atlasbatch._models import FINAL_STATES, State, Target
+from atlasbatch._models import State, Target
+from atlasbatch._storage import LedgerConnection, ledger_error
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "OutcomeRow", "TaskRow"]
 
 SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
 
 
-class Ledger:
+class Ledger(LedgerReports):
     """A run's durable state. ``path=None`` keeps it in memory (notebooks, tests)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path), isolation_level=None, check_same_thread=False
-        )
+        try:
+            self._db = sqlite3.connect(
+                ":memory:" if path is None else str(path), isolation_level=None,
+                check_same_thread=False, factory=LedgerConnection,
+            )  # fmt: skip
+        except sqlite3.Error as exc:  # cannot even open the file (folder gone or read-only)
+            raise ledger_error(exc, path=path, opening=True) from exc
+        self._db.ledger_path = path
         self._db.row_factory = sqlite3.Row
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+        self._db.opening = False
+
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -60,18 +82,23 @@ class Ledger:
             )
 
     def close(self) -> None:
-        """Close the database (the WAL is checkpointed)."""
-        self._db.close()
+        """Close the database (the WAL is checkpointed; if that fails, the next open does it)."""
+        try:
+            self._db.close()
+        except sqlite3.Error as exc:  # a full disk: every committed change is in the WAL
+            log.warning("closing the ledger %s: %s", self.path, exc)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")  # may fail too (disk full): then roll back as well
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error, OSError):
+                    sqlite3.Connection.execute(self._db, "ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     # --- meta --------------------------------------------------------------------------
 
@@ -89,6 +116,18 @@ class Ledger:
     def run_id(self) -> str:
         """Random id of this run; part of every submission's tag."""
         return self.meta("run_id") or ""
+
+    @property
+    def account(self) -> str | None:
+        """The server account (``username``) that made this run's tasks, once known."""
+        return self.meta("account")
+
+    def set_account(self, username: str) -> None:
+        """Record the account that made the run's newest tasks (the ``username`` the server
+        reports on them). :func:`atlasbatch._identity.check_account` compares it with the
+        token's account before a resume touches anything."""
+        if username and self.account != username:
+            self.set_meta("account", username)
 
     def bind_server(self, base_url: str) -> None:
         """Tie the run to one server: its tasks exist only there."""
@@ -283,37 +322,3 @@ class Ledger:
                 "UPDATE tasks SET deleted = 1, updated = ? WHERE task_id = ?",
                 (time.time(), task_id),
             )
-
-    # --- reporting ---------------------------------------------------------------------
-
-    def counts(self) -> dict[State, int]:
-        """Input rows per state (duplicates count with their representative's state)."""
-        counts = dict.fromkeys(State, 0)
-        for row in self._db.execute(
-            "SELECT COALESCE(r.state, t.state) AS s, COUNT(*) AS n FROM targets t "
-            "LEFT JOIN targets r ON r.line = t.rep GROUP BY s"
-        ):
-            counts[State(row["s"])] = row["n"]
-        return counts
-
-    def undeleted_count(self) -> int:
-        """Remote tasks of this run still on the server (as far as we know)."""
-        return int(self._db.execute("SELECT COUNT(*) FROM tasks WHERE deleted = 0").fetchone()[0])
-
-    def unfinished_queries(self) -> int:
-        """Representative queries not yet in a final state."""
-        finals = ",".join(f"'{s.value}'" for s in FINAL_STATES)
-        sql = f"SELECT COUNT(*) FROM targets WHERE rep = line AND state NOT IN ({finals})"
-        return int(self._db.execute(sql).fetchone()[0])
-
-    def outcomes(self) -> list[OutcomeRow]:
-        """Every input row with its own or its representative's state, input order."""
-        rows = self._db.execute(
-            "SELECT t.line, t.name, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max, t.use_reduced, "
-            "t.extra, COALESCE(r.state, t.state) AS s, COALESCE(r.task_id, t.task_id) AS task, "
-            "COALESCE(r.error, t.error) AS err, COALESCE(r.path, t.path) AS p "
-            "FROM targets t LEFT JOIN targets r ON r.line = t.rep ORDER BY t.line"
-        )
-        return [
-            OutcomeRow(target_from_row(r), State(r["s"]), r["task"], r["err"], r["p"]) for r in rows
-        ]

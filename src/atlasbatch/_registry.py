@@ -5,7 +5,13 @@ a tag no local run knows belongs to an orphan (a deleted folder, a crashed scrat
 run from another machine). The registry is one JSON file, ``runs.json``, in the user data
 folder (platformdirs; ``$ATLASBATCH_CONFIG_DIR`` overrides it, as for the token). Writers
 take an advisory lock and replace the file atomically, so two fetches starting at the same
-moment cannot lose each other's entry.
+moment cannot lose each other's entry. The file is private (0600): it maps the user's
+folders.
+
+A folder whose ledger is gone while the registry still knows its run is a "lost run": its
+tasks may still be on the server, and starting afresh there would submit every target again
+and orphan them. :func:`lost_runs` finds such entries; :func:`forget_runs` drops them once
+the server holds none of their tasks.
 """
 
 from __future__ import annotations
@@ -22,16 +28,25 @@ from pathlib import Path
 
 import platformdirs
 
-from atlasbatch._results import write_atomic
+from atlasbatch._results import AtomicFile
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["RunEntry", "known_runs", "live_run_ids", "register_run", "registry_path"]
+__all__ = [
+    "RunEntry",
+    "forget_runs",
+    "known_runs",
+    "live_run_ids",
+    "lost_runs",
+    "register_run",
+    "registry_path",
+]
 
 _FILE = "runs.json"
+_LEDGER = "atlasbatch.sqlite3"  # as in _rundir (which imports this module)
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +68,7 @@ def registry_path() -> Path:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     handle = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         if fcntl is not None:
@@ -104,9 +119,46 @@ def _register(run_id: str, *, folder: Path, server: str) -> None:
             server=server,
             registered=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        body = {"runs": {k: {f: v for f, v in asdict(e).items() if f != "run_id"}
-                         for k, e in sorted(entries.items())}}  # fmt: skip
-        write_atomic(path, (json.dumps(body, indent=1) + "\n").encode("utf-8"))
+        _write(path, entries)
+
+
+def _write(path: Path, entries: dict[str, RunEntry]) -> None:
+    """Replace the registry atomically; the file is private from its first byte."""
+    body = {"runs": {k: {f: v for f, v in asdict(e).items() if f != "run_id"}
+                     for k, e in sorted(entries.items())}}  # fmt: skip
+    pending = AtomicFile(path)
+    try:
+        os.chmod(pending.temp, 0o600)  # before any content is written
+        pending.temp.write_bytes((json.dumps(body, indent=1) + "\n").encode("utf-8"))
+        pending.commit()
+    except BaseException:
+        pending.discard()
+        raise
+
+
+def lost_runs(folder: Path, *, server: str) -> list[RunEntry]:
+    """Runs registered for ``folder`` on ``server`` whose ledger is no longer there."""
+    if (folder / _LEDGER).exists():
+        return []
+    where = str(folder.resolve())
+    return [e for e in known_runs().values() if e.folder == where and e.server == server]
+
+
+def forget_runs(run_ids: set[str]) -> None:
+    """Drop runs from the registry (their ledger and tasks are gone); failures are logged."""
+    try:
+        _forget(run_ids)
+    except OSError as exc:
+        log.warning("could not update %s: %s", registry_path(), exc)
+
+
+def _forget(run_ids: set[str]) -> None:
+    path = registry_path()
+    with _locked(path):
+        entries = _read(path)
+        kept = {k: e for k, e in entries.items() if k not in run_ids}
+        if kept != entries:
+            _write(path, kept)
 
 
 def known_runs() -> dict[str, RunEntry]:
@@ -116,7 +168,7 @@ def known_runs() -> dict[str, RunEntry]:
 
 def _ledger_run_id(folder: Path) -> str | None:
     """The run id of the ledger in ``folder``, read without creating or locking anything."""
-    path = folder / "atlasbatch.sqlite3"
+    path = folder / _LEDGER
     if not path.is_file():
         return None
     try:

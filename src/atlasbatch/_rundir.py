@@ -3,6 +3,10 @@
 ``DIR/atlasbatch.sqlite3`` is the ledger; ``DIR/.lock`` is held (``flock``) while a process
 works on the directory, so a second process gets a clear error instead of a race. The
 kernel drops the lock when the holder dies, kill -9 included.
+
+A folder whose ledger was deleted while its run still has tasks on the server is refused
+(:func:`refuse_lost_run`): starting afresh would submit every target again and leave the
+old tasks behind. ``atlasbatch cleanup --orphans`` adopts or deletes them first.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from atlasbatch._exceptions import RunLockedError
+from atlasbatch._cleanup import run_id_of
+from atlasbatch._client import AtlasClient
+from atlasbatch._exceptions import LedgerDamagedError, RunLockedError
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import Target
+from atlasbatch._registry import forget_runs, lost_runs
 from atlasbatch._targets import TargetList
 
 try:
@@ -22,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no advisory locks, one process is trusted
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LEDGER_NAME", "open_run", "record_targets"]
+__all__ = ["LEDGER_NAME", "open_run", "record_targets", "refuse_lost_run"]
 
 LEDGER_NAME = "atlasbatch.sqlite3"
 
@@ -72,3 +79,32 @@ def record_targets(ledger: Ledger, targets: TargetList) -> int:
         for line, name, problems in targets.invalid
     ]
     return ledger.add_targets(targets.targets, dict(targets.duplicate_of), invalid)
+
+
+async def refuse_lost_run(client: AtlasClient, out_dir: Path | None) -> None:
+    """Refuse a folder whose ledger is gone while the server still holds its run's tasks.
+
+    Costs nothing when the ledger is there or the folder never held a registered run; else
+    one walk of the task list. A lost run without tasks left is forgotten, and the folder
+    starts afresh.
+    """
+    if out_dir is None:
+        return
+    lost = {entry.run_id for entry in lost_runs(out_dir, server=client.settings.base_url)}
+    if not lost:
+        return
+    left: dict[str, int] = {}
+    async for task in client.iter_tasks():
+        run_id = run_id_of(task.get("comment"))
+        if run_id in lost:
+            left[run_id] = left.get(run_id, 0) + 1
+    if not left:
+        forget_runs(lost)
+        return
+    runs = ", ".join(f"run {run_id} ({count} task(s))" for run_id, count in sorted(left.items()))
+    raise LedgerDamagedError(
+        f"the ledger {out_dir / LEDGER_NAME} is gone, but the server still holds tasks of "
+        f"{runs} started in {out_dir}: adopt them with `atlasbatch cleanup --orphans --out DIR` "
+        "or delete them with `atlasbatch cleanup --orphans --delete`, then run this command "
+        "again (or use another --out)"
+    )

@@ -8,10 +8,12 @@ async with atlasbatch.Session(token=token) as session:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,21 @@ from anyio.streams.memory import MemoryObjectSendStream
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._exceptions import InputError
+from atlasbatch._fetcher import save_result_file
+from atlasbatch._filenames import FileNames
+from atlasbatch._identity import check_account
+from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, Outcome, State
 from atlasbatch._pipeline import Pipeline
 from atlasbatch._registry import register_run
-from atlasbatch._rundir import open_run, record_targets
+from atlasbatch._rundir import open_run, record_targets, refuse_lost_run
+from atlasbatch._storage import Saver, guard_saver
 from atlasbatch._targets import TargetList, read_targets
+from atlasbatch._unwrap import unwrapped
 
 __all__ = ["RunReport", "Session", "TargetSource", "fetch_photometry"]
+
+log = logging.getLogger(__name__)
 
 TargetSource = str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, object]] | TargetList
 
@@ -41,6 +51,9 @@ class RunReport:
     outcomes: list[Outcome]
     counts: dict[State, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    #: Remote tasks of the run still on the server (their DELETE kept failing); with an
+    #: ``out_dir``, ``atlasbatch cleanup DIR`` removes them.
+    tasks_left: int = 0
 
     @property
     def photometry(self) -> pd.DataFrame:
@@ -65,7 +78,9 @@ class Session:
     """An authenticated connection to the server; runs fetches through one rate limiter.
 
     ``settings`` carries the base URL and the server's limits (defaults: the real server).
-    The token is never logged, printed or shown in a repr.
+    The token is never logged, printed or shown in a repr. A run that cannot go on (a full
+    disk, a damaged ledger, a token of another account than the run's) raises that
+    :class:`AtlasBatchError` itself; the same call resumes once the cause is fixed.
     """
 
     def __init__(
@@ -92,7 +107,7 @@ class Session:
         """The underlying API client (for single calls: list, read, delete)."""
         return self._client
 
-    async def fetch(
+    def fetch(
         self,
         targets: TargetSource,
         *,
@@ -102,27 +117,28 @@ class Session:
         mjd_min: float | None = None,
         mjd_max: float | None = None,
         use_reduced: bool = False,
-    ) -> AsyncIterator[Outcome]:
+        save_result: Saver | None = None,
+    ) -> AsyncGenerator[Outcome, None]:
         """Yield one :class:`Outcome` per input row as each target ends.
 
         With ``out_dir`` the run is durable (a ledger, per-target files) and calling again
         resumes it. Iterate to the end, or wrap in ``contextlib.aclosing`` to stop early.
+        ``save_result(target, data)`` stores one result file and returns its path relative
+        to ``out_dir`` (default: ``lightcurves/<name>.txt``); an OSError it raises stops
+        the run as a :class:`StorageError`, and the task stays on the server.
         """
-        target_list = _as_target_list(
-            targets, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced,
-            keep_going=keep_going,
+        options = _Options(
+            out_dir=None if out_dir is None else Path(out_dir), keep_data=keep_data,
+            keep_going=keep_going, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced,
+            save_result=save_result,
         )  # fmt: skip
-        folder = None if out_dir is None else Path(out_dir)
-        send, receive = anyio.create_memory_object_stream[Outcome](math.inf)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._run, target_list, folder, keep_data, send)
-            async with receive:
-                async for outcome in receive:
-                    yield outcome
+        return self._outcomes(targets, options, left=None)
 
     async def run(self, targets: TargetSource, **options: Any) -> RunReport:
         """Fetch everything and return the report (outcomes in input order)."""
-        outcomes = [outcome async for outcome in self.fetch(targets, **options)]
+        left: list[int] = []
+        stream = self._outcomes(targets, _Options(**_paths(options)), left=left)
+        outcomes = [outcome async for outcome in stream]
         outcomes.sort(key=lambda o: o.target.line)
         counts: dict[State, int] = {}
         for outcome in outcomes:
@@ -133,29 +149,88 @@ class Session:
             "downloads": self._client.downloads,
             "throttled": self._client.writes.throttled + self._client.reads.throttled,
         }
-        return RunReport(outcomes=outcomes, counts=counts, requests=requests)
+        return RunReport(outcomes=outcomes, counts=counts, requests=requests, tasks_left=sum(left))
+
+    async def _outcomes(
+        self, targets: TargetSource, options: _Options, *, left: list[int] | None
+    ) -> AsyncGenerator[Outcome, None]:
+        """The outcomes of one run; appends to ``left`` the tasks it left on the server."""
+        target_list = _as_target_list(
+            targets, mjd_min=options.mjd_min, mjd_max=options.mjd_max,
+            use_reduced=options.use_reduced, keep_going=options.keep_going,
+        )  # fmt: skip
+        send, receive = anyio.create_memory_object_stream[Outcome](math.inf)
+        with unwrapped():  # the AtlasBatchError that stopped the run, not a task-group error
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._run, target_list, options, send, left)
+                async with receive:
+                    async for outcome in receive:
+                        yield outcome
 
     async def _run(
         self,
         targets: TargetList,
-        out_dir: Path | None,
-        keep_data: bool,
+        options: _Options,
         send: MemoryObjectSendStream[Outcome],
+        left: list[int] | None,
     ) -> None:
+        out_dir = options.out_dir
         async with send:
+            await refuse_lost_run(self._client, out_dir)
             with open_run(out_dir, base_url=self.settings.base_url) as ledger:
                 record_targets(ledger, targets)
                 if out_dir is not None:  # so `cleanup --orphans` knows these tasks are not orphans
                     register_run(ledger.run_id, folder=out_dir, server=self.settings.base_url)
+                await check_account(self._client, ledger)  # before anything is sent or deleted
                 for row in ledger.outcomes():  # rows already final: invalid, or a past run
                     if row.state in FINAL_STATES:
                         await send.send(Outcome(target=row.target, state=row.state,
                                                 task_id=row.task_id, error=row.error,
                                                 path=row.path))  # fmt: skip
-                pipeline = Pipeline(
-                    self._client, ledger, out_dir=out_dir, keep_data=keep_data, on_outcome=send.send
-                )
+                pipeline = Pipeline(self._client, ledger, out_dir=out_dir,
+                                    keep_data=options.keep_data, on_outcome=send.send,
+                                    save_result=options.saver(ledger))  # fmt: skip
                 await pipeline.run()
+                _report_left(ledger.undeleted_count(), out_dir, left)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Options:
+    """The options of one :meth:`Session.fetch`."""
+
+    out_dir: Path | None = None
+    keep_data: bool = True
+    keep_going: bool = False
+    mjd_min: float | None = None
+    mjd_max: float | None = None
+    use_reduced: bool = False
+    save_result: Saver | None = None
+
+    def saver(self, ledger: Ledger) -> Saver | None:
+        """The result saver of ``ledger``'s run, its OSErrors (disk full, read-only) raised
+        as StorageError."""
+        folder = self.out_dir
+        if self.save_result is not None:
+            return guard_saver(self.save_result, folder=folder)
+        if folder is None:
+            return None
+        names = FileNames.of_ledger(ledger)  # one file per target, even on macOS
+        return guard_saver(partial(save_result_file, folder, names=names), folder=folder)
+
+
+def _paths(options: dict[str, Any]) -> dict[str, Any]:
+    """``run``'s keyword options with ``out_dir`` as a Path."""
+    out_dir = options.get("out_dir")
+    return {**options, "out_dir": None if out_dir is None else Path(out_dir)}
+
+
+def _report_left(count: int, out_dir: Path | None, left: list[int] | None) -> None:
+    """Say (and count) how many of the run's tasks are still on the server."""
+    if count:
+        fix = f"`atlasbatch cleanup {out_dir}` removes them" if out_dir else "delete them"
+        log.warning("%d task(s) of this run are still on the server: %s", count, fix)
+    if left is not None:
+        left.append(count)
 
 
 def fetch_photometry(targets: TargetSource, *, token: str, **options: Any) -> RunReport:
