@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,19 +22,30 @@ import anyio
 
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import PRODUCTION_URL, Rate, Settings
-from atlasbatch._exceptions import InputError, RunError
+from atlasbatch._exceptions import (
+    AtlasBatchError,
+    AuthenticationError,
+    ConnectionSetupError,
+    InputError,
+    RunError,
+    StorageError,
+    TransportError,
+)
 from atlasbatch._finish import OutputOptions, write_outputs
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State
 from atlasbatch._pipeline import Pipeline, ResultSaver
 from atlasbatch._progress import LiveView, LogView, ProgressView
 from atlasbatch._rundir import LEDGER_NAME
+from atlasbatch._storage import describe_os_error
+from atlasbatch._unwrap import unwrapped
 
 __all__ = [
     "RunRecipe",
     "add_server_arguments",
     "drive",
     "exit_code",
+    "explain",
     "finish_outputs",
     "make_view",
     "open_existing_ledger",
@@ -169,10 +181,51 @@ def read_recipe(out_dir: Path) -> RunRecipe | None:
     return recipe
 
 
-def exit_code(counts: dict[State, int]) -> int:
-    """0 when every row ended downloaded or no_data, 1 otherwise."""
+def exit_code(counts: dict[State, int], *, tasks_left: int = 0) -> int:
+    """0 when every row ended downloaded or no_data and no task is left on the server."""
     bad = sum(counts.get(s, 0) for s in State if s not in (State.DOWNLOADED, State.NO_DATA))
-    return 0 if bad == 0 else 1
+    return 0 if bad == 0 and tasks_left == 0 else 1
+
+
+def explain(
+    exc: AtlasBatchError, *, folder: Path | None = None, partial: bool = False
+) -> tuple[str, int]:
+    """One line saying what stopped a command and how to fix it, and the exit code.
+
+    2 when nothing was done (bad input, a refused run directory, a stop before any change);
+    1 after a partial run (``partial``) or when the server refused. ``folder`` is the run
+    directory, named in storage messages.
+    """
+    stop = 1 if partial else 2
+    if isinstance(exc, InputError):
+        return str(exc), 2
+    if isinstance(exc, RunError):
+        return str(exc), stop
+    if isinstance(exc, StorageError):
+        cause = exc.__cause__
+        text = describe_os_error(cause, folder=folder) if isinstance(cause, OSError) else str(exc)
+        return text, stop
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"the server refused the token ({exc.detail or exc.status}); run `atlasbatch login` "
+            "again, or check $ATLAS_TOKEN / --token-file",
+            1,
+        )
+    if isinstance(exc, ConnectionSetupError):
+        return _setup_failure(exc), stop
+    if isinstance(exc, TransportError):
+        return f"cannot reach the server: {exc}", 1
+    return str(exc), 1
+
+
+def _setup_failure(exc: ConnectionSetupError) -> str:
+    host = urllib.parse.urlsplit(exc.url).hostname or exc.url
+    if "certificate" in str(exc).lower():
+        return (
+            f"TLS certificate of {host} rejected ({exc}): check --base-url, the system clock "
+            "and the CA certificates (SSL_CERT_FILE), then run the same command"
+        )
+    return f"cannot send a request to {host} ({exc}): fix that and run the same command"
 
 
 def make_view(
@@ -214,13 +267,14 @@ async def drive(
     """Run the pipeline with a progress view and signal handling; True when interrupted."""
     pipeline = Pipeline(client, ledger, out_dir=out_dir, save_result=saver)
     interrupted = True
-    async with anyio.create_task_group() as tg:
-        if threading.current_thread() is threading.main_thread():
-            tg.start_soon(_watch_signals, tg.cancel_scope, pipeline)
-        tg.start_soon(view, pipeline)
-        await pipeline.run()
-        interrupted = False
-        tg.cancel_scope.cancel()
+    with unwrapped():  # what stopped the run (a full disk…), not a task-group traceback
+        async with anyio.create_task_group() as tg:
+            if threading.current_thread() is threading.main_thread():
+                tg.start_soon(_watch_signals, tg.cancel_scope, pipeline)
+            tg.start_soon(view, pipeline)
+            await pipeline.run()
+            interrupted = False
+            tg.cancel_scope.cancel()
     return interrupted
 
 
@@ -232,6 +286,7 @@ def finish_outputs(
     csv: bool = False,
     plots: bool = True,
 ) -> int:
-    """Write outcomes, the photometry table and plots; the exit code of the run."""
+    """Write outcomes, the photometry table and plots; the exit code of the run (1 also
+    when tasks are left on the server: their DELETE kept failing)."""
     write_outputs(ledger, out_dir, server=server, options=OutputOptions(csv=csv, plots=plots))
-    return exit_code(ledger.counts())
+    return exit_code(ledger.counts(), tasks_left=ledger.undeleted_count())

@@ -19,6 +19,7 @@ from atlasbatch._cli_common import (
     RunRecipe,
     add_server_arguments,
     drive,
+    explain,
     finish_outputs,
     make_view,
     recipe_of,
@@ -28,7 +29,9 @@ from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
 from atlasbatch._dryrun import plan_run, render_plan
-from atlasbatch._exceptions import InputError
+from atlasbatch._exceptions import AtlasBatchError, InputError
+from atlasbatch._identity import check_account
+from atlasbatch._ledger import Ledger
 from atlasbatch._progress import print_summary
 from atlasbatch._refresh import (
     META_KEY,
@@ -40,7 +43,7 @@ from atlasbatch._refresh import (
     start_generation,
 )
 from atlasbatch._registry import register_run
-from atlasbatch._rundir import LEDGER_NAME, open_run, record_targets
+from atlasbatch._rundir import LEDGER_NAME, open_run, record_targets, refuse_lost_run
 from atlasbatch._targets import TargetList, read_targets
 
 __all__ = ["add_fetch_arguments", "run_fetch"]
@@ -56,8 +59,10 @@ any other column is passed through to the outputs. Every row is checked before a
 sent. The run is durable: run the same command again to resume after Ctrl-C, a crash or a
 reboot. DIR receives lightcurves/<name>.txt, outcomes.csv, photometry.parquet and plots.
 
-exit status: 0 every row downloaded or no_data; 1 some failed, were cancelled or invalid;
-2 bad usage or input (nothing sent); 130 interrupted (resume with the same command).
+exit status: 0 every row downloaded or no_data; 1 some failed, were cancelled or invalid,
+tasks were left on the server, or the run stopped part-way (a full disk: fix it and run the
+same command); 2 bad usage or input, or a stop before anything was done; 130 interrupted
+(resume with the same command).
 """
 
 FETCH_EPILOG = """\
@@ -182,6 +187,7 @@ async def _fetch(
     out_dir = Path(args.out)
     settings = settings_from_args(args, recipe)
     async with AtlasClient(token=token, settings=settings) as client:
+        await refuse_lost_run(client, out_dir)  # a deleted ledger must not resubmit everything
         with open_run(out_dir, base_url=settings.base_url) as opened:
             ledger, targets = start_generation(
                 out_dir, opened, targets, base_url=settings.base_url, since_last=args.since_last
@@ -194,15 +200,31 @@ async def _fetch(
                 log.info("%s: run %s, %d new rows, %d in all%s", out_dir, ledger.run_id, added,
                          len(ledger.lines()),
                          f", {complete} already complete" if complete else "")  # fmt: skip
+                await check_account(client, ledger)  # before anything is sent or deleted
                 refresh = ledger.meta(META_KEY) is not None
                 view = make_view(settings=settings, title=f"atlasbatch → {out_dir}", live=live)
                 saver = MergingSaver(out_dir) if refresh else None
-                interrupted = await drive(client, ledger, out_dir, view=view, saver=saver)
+                mark = ledger.work_mark()
+                try:
+                    interrupted = await drive(client, ledger, out_dir, view=view, saver=saver)
+                except AtlasBatchError as exc:  # a full disk, a rejected certificate, …
+                    return _stopped(exc, ledger, out_dir, mark=mark), False
                 settle_unchanged(ledger, out_dir)
                 code = finish_outputs(ledger, out_dir, server=settings.base_url, csv=args.csv,
                                       plots=not args.no_plots and not interrupted)  # fmt: skip
-                print_summary(Console(), ledger, out_dir)
+                print_summary(Console(), ledger, out_dir, interrupted=interrupted)
             finally:
                 if ledger is not opened:
                     ledger.close()
     return code, interrupted
+
+
+def _stopped(exc: AtlasBatchError, ledger: Ledger, out_dir: Path, *, mark: object) -> int:
+    """A run that cannot go on: one line on stderr; exit 1 if it did anything, else 2."""
+    try:
+        partial = ledger.work_mark() != mark
+    except AtlasBatchError:  # the ledger itself failed: assume the worst
+        partial = True
+    message, code = explain(exc, folder=out_dir, partial=partial)
+    print(f"atlasbatch: {message}", file=sys.stderr)
+    return code

@@ -204,9 +204,14 @@ def output_paths(out_dir: Path) -> list[tuple[str, Path]]:
 
 
 def print_summary(
-    console: Console, ledger: Ledger, out_dir: Path, *, max_failures: int = 20
+    console: Console,
+    ledger: Ledger,
+    out_dir: Path,
+    *,
+    max_failures: int = 20,
+    interrupted: bool = False,
 ) -> None:
-    """Counts by outcome, failures with reasons, output paths."""
+    """Counts by outcome, failures with reasons, tasks left on the server, output paths."""
     counts = {state: n for state, n in ledger.counts().items() if n}
     table = Table(title="Outcomes", title_justify="left", show_edge=False)
     table.add_column("state")
@@ -236,3 +241,8 @@ def print_summary(
     for label, path in found:
         console.print(f" {path!s:<{width}}  {label}", soft_wrap=True, markup=False,
                       highlight=False)  # fmt: skip
+    left = ledger.undeleted_count()
+    if left and not interrupted:  # after an interrupt, the resume deletes them
+        console.print(f"{left} task(s) of this run are still on the server (their DELETE kept "
+                      f"failing): `atlasbatch cleanup {out_dir}` removes them",
+                      style="bold", markup=False, soft_wrap=True)  # fmt: skip

@@ -1,9 +1,12 @@
 """The ``atlasbatch`` command line (also ``python -m atlasbatch``).
 
 Commands: demo, login, fetch, status, cancel, cleanup, emulator. Errors are one sentence on
-stderr. Exit codes: 0 success (for fetch: every row downloaded or no_data); 1 some targets
-failed, were cancelled or invalid, or the server refused; 2 bad usage or input (nothing
-sent); 130 interrupted (resume with the same command).
+stderr that says what to do (a full disk, a damaged ledger, another account's token, a
+rejected certificate), never a traceback of task groups. Exit codes: 0 success (for fetch:
+every row downloaded or no_data, no task left on the server); 1 some targets failed, were
+cancelled or invalid, tasks were left on the server, the server refused, or a run stopped
+part-way; 2 bad usage or input, or a stop before anything was done; 130 interrupted
+(resume with the same command).
 """
 
 from __future__ import annotations
@@ -22,17 +25,13 @@ from atlasbatch._cli_cleanup import (
     run_cancel,
     run_cleanup,
 )
+from atlasbatch._cli_common import explain
 from atlasbatch._cli_demo import DEMO_HELP, add_demo_arguments, run_demo
 from atlasbatch._cli_fetch import FETCH_EPILOG, FETCH_HELP, add_fetch_arguments, run_fetch
 from atlasbatch._cli_login import LOGIN_HELP, add_login_arguments, run_login
 from atlasbatch._cli_status import STATUS_HELP, add_status_arguments, run_status
-from atlasbatch._exceptions import (
-    AtlasBatchError,
-    AuthenticationError,
-    InputError,
-    RunError,
-    TransportError,
-)
+from atlasbatch._exceptions import AtlasBatchError
+from atlasbatch._unwrap import unwrapped
 
 __all__ = ["build_parser", "main"]
 
@@ -106,42 +105,10 @@ def _configure_logging(*, verbose: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _leaf_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The first atlasbatch error (or KeyboardInterrupt) inside nested task-group errors."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            found = _leaf_error(exc)
-            if found is not None:
-                return found
-        elif isinstance(exc, AtlasBatchError | KeyboardInterrupt):
-            return exc
-    return None
-
-
-def _explain(exc: AtlasBatchError) -> tuple[str, int]:
-    """One sentence and the exit code for an error."""
-    if isinstance(exc, InputError | RunError):
-        return str(exc), 2
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"the server refused the token ({exc.detail or exc.status}); run `atlasbatch login` "
-            "again, or check $ATLAS_TOKEN / --token-file",
-            1,
-        )
-    if isinstance(exc, TransportError):
-        return f"cannot reach the server: {exc}", 1
-    return str(exc), 1
-
-
 def _run(args: argparse.Namespace) -> int:
     run: Command = args.run
-    try:
+    with unwrapped():  # a task group's error group: the one error that stopped the command
         return run(args)
-    except BaseExceptionGroup as group:
-        leaf = _leaf_error(group)
-        if leaf is None:
-            raise
-        raise leaf from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except AtlasBatchError as exc:
-        message, code = _explain(exc)
+        message, code = explain(exc)
         print(f"atlasbatch: {message}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
