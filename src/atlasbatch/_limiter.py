@@ -9,9 +9,15 @@ we cannot see, but it lies between our send and the answer: each request is stam
 its send time while in flight and moved to the time its answer came back (``settle``), so
 network jitter can never squeeze one request too many into the server's window.
 
-On a 429 the server's word wins: the gate closes for ``Retry-After`` seconds and, if the
-server counted more than we sent (another script of the same user), the limit shrinks to
-what we really had in the window and grows back by one request per quiet window.
+On a 429 the server's word wins, within reason: the gate closes for ``Retry-After``
+seconds, bounded by the window (DRF never asks for more, and a broken header must not stall
+a week-long run). A 429 our own count cannot explain means someone else spends the same
+budget (another script of the same user, a browser tab): the limit shrinks to what the
+server evidently allowed us. 429s that arrive together (requests in flight at the same
+time) are one event and shrink the limit once. Each quiet window after the last 429 doubles
+the limit again (by at least a quarter of the rate), so the budget is whole again at most
+four windows after the other program stops. A probe made too early costs one 429 event:
+no more refused requests than were in flight together.
 
 Waiters are served by priority (submissions before reads before deletes), FIFO within one.
 The clock and sleep are injectable so tests run instantly.
@@ -24,6 +30,8 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +48,11 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
+_FLOOR = 1  # never mirror fewer than one request per window, or we could never probe again
+_SHORT_WAIT = 5.0  # the gate, before jitter, when a 429 says nothing usable about the wait
+_STEPS_TO_FULL = 4  # quiet windows after which any shrunk limit is whole again
+_MAX_BACKOFF = 16  # doublings of the gate; the window bounds it long before
+
 
 class Priority(IntEnum):
     """Lower goes first. Deletes free no queue slot, so they take what is left."""
@@ -52,9 +65,16 @@ class Priority(IntEnum):
 @dataclass(eq=False)
 class Permit:
     """One granted request: :meth:`SlidingWindow.settle` it when its answer is in, or
-    :meth:`SlidingWindow.refused` on a 429."""
+    :meth:`SlidingWindow.refused` on a 429.
+
+    ``stamp`` is when the server counted it at the latest; ``sent`` when it was granted.
+    """
 
     stamp: float
+    sent: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sent = self.stamp
 
 
 @dataclass(order=True)
@@ -78,17 +98,36 @@ class SlidingWindow:
     ) -> None:
         self.name = name
         self.rate = rate
-        self.limit = rate.requests
         self._span = rate.seconds + margin
+        # 429s this close after the first one of an event belong to it (DRF's unit is 1 s)
+        self._together = min(1.0, 0.1 * self._span)
+        # recovery doubles, but by at least a quarter of the rate: full in <= 4 quiet windows
+        self._min_step = math.ceil(rate.requests / _STEPS_TO_FULL)
         self._clock = clock
         self._sleep = sleep
         self._stamps: list[float] = []  # sorted; at most N + in-flight entries
+        self._in_flight: set[Permit] = set()  # granted, not yet answered
         self._waiters: list[_Ticket] = []
         self._seq = itertools.count()
-        self._gate_until = 0.0
-        self._last_throttle = -float("inf")
+        self._gate_until = -math.inf
+        self._event_start = -math.inf  # the first 429 of the latest throttle event
+        self._base_limit = rate.requests  # the limit as of the last 429 ...
+        self._quiet_since = -math.inf  # ... which doubles per quiet window since then
+        self._shrunk = False
+        self._accepted = 0  # answers that were not 429s
+        self._accepted_at_event = -1  # ... as of the latest event's first 429
+        self._fruitless = 0  # events in a row with nothing accepted between them
         self.granted = 0
         self.throttled = 0
+
+    @property
+    def limit(self) -> int:
+        """Requests per window we allow ourselves now: ``rate.requests`` unless shrunk."""
+        return self._limit_at(self._clock())
+
+    def closed_until(self) -> float | None:
+        """When the gate a 429 closed opens again (on this window's clock); None if open."""
+        return self._gate_until if self._gate_until > self._clock() else None
 
     def in_window(self) -> int:
         """Requests of ours the server still counts now."""
@@ -118,63 +157,121 @@ class SlidingWindow:
     def settle(self, permit: Permit) -> None:
         """The answer to ``permit``'s request is in: the server counted it no later than now."""
         self._drop(permit)
+        self._accepted += 1  # until refused() says otherwise
         permit.stamp = self._clock()
         bisect.insort(self._stamps, permit.stamp)
 
     def refused(self, permit: Permit, *, retry_after: float | None) -> float:
         """Record a 429 for ``permit``; return how long this scope is now closed.
 
-        The server does not count a refused request, so its stamp is dropped. If we had
-        fewer than ``limit`` requests in the window, someone else used the rest: shrink.
+        The server does not count a refused request, so its stamp is dropped. The first 429
+        of an event may shrink the limit (see :meth:`_new_event`); every 429 restarts the
+        quiet time that recovery counts.
         """
         now = self._clock()
         self.throttled += 1
+        if permit not in self._in_flight:
+            self._accepted -= 1  # settled a moment ago, but refused after all
         self._drop(permit)
-        ours = self.in_window()
-        if ours < self.limit:
-            log.warning(
-                "%s budget: server counted more than our %d requests; limit %d -> %d",
-                self.name,
-                ours,
-                self.limit,
-                max(1, ours),
-            )
-            self.limit = max(1, ours)
-        wait = retry_after if retry_after is not None else min(self.rate.seconds, 5.0)
-        self._gate_until = max(self._gate_until, now + wait)
-        self._last_throttle = now
+        limit = self._limit_at(now)
+        if not self._same_event(permit, now):
+            limit = self._new_event(now, limit)
+        self._base_limit, self._quiet_since = limit, now
+        self._gate_until = max(self._gate_until, now + self._bounded_wait(retry_after))
         self._wake_head()
-        return wait
+        return self._gate_until - now
+
+    def _same_event(self, permit: Permit, now: float) -> bool:
+        """Was this 429 part of the latest event: gate still shut, or sent along with it?"""
+        return now < self._gate_until or permit.sent <= self._event_start + self._together
+
+    def _new_event(self, now: float, limit: int) -> int:
+        """The first 429 of an event: the limit the server's refusal evidently implies.
+
+        Only answered requests count as ours: those still in flight may be refused too.
+        If they already fill the limit, the refusal is explained and nothing changes. The
+        user is warned once per episode (until the budget is back to full): a probe that
+        meets the other program again is logged at INFO only.
+        """
+        self._event_start = now
+        fruitless = self._accepted == self._accepted_at_event
+        self._fruitless = self._fruitless + 1 if fruitless else 0
+        self._accepted_at_event = self._accepted
+        self._expire(now)
+        ours = len(self._stamps) - len(self._in_flight)
+        shrunk = max(_FLOOR, ours)
+        if shrunk >= limit:  # explained by our own count, or already at the floor
+            return limit
+        log.log(
+            logging.INFO if self._shrunk else logging.WARNING,
+            "another program using this account sent %d %s requests in the last %g s; "
+            "slowing down to %d per window",
+            max(self.rate.requests - ours, 1),
+            self.name,
+            self.rate.seconds,
+            shrunk,
+        )
+        self._shrunk = True
+        return shrunk
+
+    def _bounded_wait(self, retry_after: float | None) -> float:
+        """The server's wait (a short jittered one when it gave none), within (0, window].
+
+        Doubled per fruitless event in a row: while another program takes every slot that
+        frees, DRF keeps saying "1 second" and each probe would be one more 429.
+        """
+        if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
+            # jitter: several clients told nothing must not all come back at once
+            wait = min(self._span, _SHORT_WAIT) * random.uniform(0.5, 1.0)
+        else:  # DRF asks for 1 <= N <= window seconds; a 0 must not become a tight loop
+            wait = max(retry_after, min(1.0, self._span))
+        return min(wait * 2.0 ** min(self._fruitless, _MAX_BACKOFF), self._span)
+
+    def _limit_at(self, now: float) -> int:
+        """The shrunk limit, grown once per whole quiet window since the last 429."""
+        full = self.rate.requests
+        limit = self._base_limit
+        if limit >= full:
+            return full
+        quiet = int((now - self._quiet_since) // self._span)
+        for _ in range(min(quiet, _STEPS_TO_FULL)):
+            limit = min(full, max(2 * limit, limit + self._min_step))
+        return limit
 
     def _grant(self, ticket: _Ticket) -> Permit:
         heapq.heappop(self._waiters)
         now = self._clock()
         bisect.insort(self._stamps, now)
         self.granted += 1
+        permit = Permit(now)
+        self._in_flight.add(permit)
         self._wake_head()
-        return Permit(now)
+        return permit
 
     def _delay(self, now: float) -> float:
         """Seconds until one more request fits (0 if it fits now)."""
         self._expire(now)
-        self._recover(now)
+        limit = self._limit_at(now)
+        self._note_recovery(limit)
         gate = self._gate_until - now
-        if len(self._stamps) < self.limit:
+        if len(self._stamps) < limit:
             return max(gate, 0.0)
-        oldest_leaves = self._stamps[len(self._stamps) - self.limit] + self._span - now
+        oldest_leaves = self._stamps[len(self._stamps) - limit] + self._span - now
         return max(gate, oldest_leaves, 1e-3)
 
-    def _recover(self, now: float) -> None:
-        """Grow a shrunken limit back by one per quiet window (additive increase)."""
-        if self.limit < self.rate.requests and now - self._last_throttle >= self._span:
-            self.limit += 1
-            self._last_throttle = now
+    def _note_recovery(self, limit: int) -> None:
+        if self._shrunk and limit >= self.rate.requests:
+            self._shrunk = False
+            log.info("%s budget back to full: %d per %g s", self.name, limit, self.rate.seconds)
 
     def _expire(self, now: float) -> None:
-        expired = bisect.bisect_right(self._stamps, now - self._span)
-        del self._stamps[:expired]
+        cutoff = now - self._span
+        del self._stamps[: bisect.bisect_right(self._stamps, cutoff)]
+        if self._in_flight:  # never answered (the caller gave up): the stamp is gone too
+            self._in_flight = {p for p in self._in_flight if p.stamp > cutoff}
 
     def _drop(self, permit: Permit) -> None:
+        self._in_flight.discard(permit)
         with contextlib.suppress(ValueError):  # already expired from the window
             self._stamps.remove(permit.stamp)
 

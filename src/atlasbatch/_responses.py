@@ -7,9 +7,11 @@ into one readable sentence and the right exception class.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import math
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -48,19 +50,57 @@ def flatten_errors(body: Any) -> dict[str, list[str]]:
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The wait a 429 asks for: the header, else the number in the detail text."""
-    header = response.headers.get("retry-after", "")
-    try:
-        seconds = float(header)
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
-    except ValueError:
-        pass
+    """The wait a 429 asks for, or None when it says nothing usable.
+
+    The header as seconds or as an HTTP date; an odd header (negative, nan, empty, garbled)
+    falls back to the number in the detail text. Not bounded here: the throttle mirror
+    knows the window and caps the wait by it.
+    """
+    header = response.headers.get("retry-after", "").strip()
+    seconds = _header_seconds(header)
+    if seconds is None:
+        seconds = _header_date_seconds(header, response.headers.get("date"))
+    if seconds is not None:
+        return seconds
     match = _AVAILABLE_IN.search(response.text)
     if match is None:
         return None
     scale = 60.0 if match.group(2).lower() == "minute" else 1.0
     return float(match.group(1)) * scale
+
+
+def _header_seconds(header: str) -> float | None:
+    """``Retry-After: N`` (delay-seconds); None unless a finite number >= 0."""
+    try:
+        seconds = float(header)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _header_date_seconds(header: str, date: str | None) -> float | None:
+    """``Retry-After: <HTTP-date>`` as seconds from the response's own ``Date``.
+
+    Measured against the server's ``Date`` when it sent one, so a skewed local clock does
+    not matter; else against ours. A date in the past is as odd as a negative number.
+    """
+    until = _http_date(header)
+    if until is None:
+        return None
+    sent = _http_date(date or "") or datetime.now(UTC)
+    seconds = (until - sent).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+def _http_date(text: str) -> datetime | None:
+    """An RFC 9110 date, timezone-aware (a date without one is taken as UTC)."""
+    if not text:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _body(response: httpx.Response) -> Any:
