@@ -16,6 +16,7 @@ import sys
 import threading
 import urllib.parse
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -31,13 +32,14 @@ from atlasbatch._exceptions import (
     StorageError,
     TransportError,
 )
+from atlasbatch._fetcher import save_result_file
 from atlasbatch._finish import OutputOptions, write_outputs
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State
 from atlasbatch._pipeline import Pipeline, ResultSaver
 from atlasbatch._progress import LiveView, LogView, ProgressView
 from atlasbatch._rundir import LEDGER_NAME
-from atlasbatch._storage import describe_os_error
+from atlasbatch._storage import describe_os_error, guard_saver
 from atlasbatch._unwrap import unwrapped
 
 __all__ = [
@@ -220,12 +222,14 @@ def explain(
 
 def _setup_failure(exc: ConnectionSetupError) -> str:
     host = urllib.parse.urlsplit(exc.url).hostname or exc.url
-    if "certificate" in str(exc).lower():
+    text = str(exc)
+    if "certificate" in text.lower():
+        reason = text.split("rejected: ", 1)[-1]
         return (
-            f"TLS certificate of {host} rejected ({exc}): check --base-url, the system clock "
-            "and the CA certificates (SSL_CERT_FILE), then run the same command"
+            f"TLS certificate of {host} rejected ({reason}): check --base-url, the system "
+            "clock and the CA certificates (SSL_CERT_FILE), then run the same command"
         )
-    return f"cannot send a request to {host} ({exc}): fix that and run the same command"
+    return f"cannot send a request to {host} ({text}): fix that and run the same command"
 
 
 def make_view(
@@ -264,8 +268,14 @@ async def drive(
     view: ProgressView,
     saver: ResultSaver | None = None,
 ) -> bool:
-    """Run the pipeline with a progress view and signal handling; True when interrupted."""
-    pipeline = Pipeline(client, ledger, out_dir=out_dir, save_result=saver)
+    """Run the pipeline with a progress view and signal handling; True when interrupted.
+
+    A result that cannot be stored (disk full, read-only) stops the run as a StorageError
+    that names ``out_dir``; the pipeline deletes no task whose result is not stored.
+    """
+    chosen = saver or partial(save_result_file, out_dir)
+    guarded = guard_saver(chosen, folder=out_dir)
+    pipeline = Pipeline(client, ledger, out_dir=out_dir, save_result=guarded)
     interrupted = True
     with unwrapped():  # what stopped the run (a full disk…), not a task-group traceback
         async with anyio.create_task_group() as tg:

@@ -51,14 +51,16 @@ def describe_os_error(exc: OSError, *, folder: Path | None) -> str:
     where = folder if folder is not None else _folder_of(exc)
     if exc.errno in _FULL:
         return f"the disk is full: free space in {where} and {_RESUME}"
-    if exc.errno in _READ_ONLY:
-        return f"{where} is read-only ({exc.strerror}): make it writable and {_RESUME}"
+    if exc.errno in _READ_ONLY:  # name the folder that refused, which may be inside DIR
+        refused = _folder_of(exc) if exc.filename else where
+        return f"{refused} is read-only ({exc.strerror}): make it writable and {_RESUME}"
     reason = exc.strerror or str(exc)
     name = f" {exc.filename}" if exc.filename else ""
     return f"cannot write{name} in {where} ({reason}): fix that and {_RESUME}"
 
 
 def _folder_of(exc: OSError) -> str:
+    """The folder of the file a write failed on (the file itself may be a temp file)."""
     return str(Path(exc.filename).parent) if exc.filename else "the run directory"
 
 
