@@ -17,6 +17,7 @@ from typing import Any
 from atlasbatch._client import AtlasClient
 from atlasbatch._exceptions import AtlasBatchError
 from atlasbatch._fetcher import ResultSaver, save_result_file
+from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._poller import classify
@@ -116,7 +117,7 @@ async def cleanup_run(
     """Download what finished, then delete every remote task of the run."""
     report = CleanupReport()
     await settle_open_batches(client, ledger)
-    save = save_result or partial(save_result_file, out_dir)
+    save = save_result or partial(save_result_file, out_dir, names=FileNames.of_ledger(ledger))
     known = {task.task_id: task for task in ledger.open_tasks()}
     on_server: set[int] = set()
     for task in await _tagged_tasks(client, ledger.run_id):

@@ -25,6 +25,7 @@ from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
 from atlasbatch._exceptions import InputError
+from atlasbatch._filenames import FileNames
 from atlasbatch._progress import print_summary
 from atlasbatch._refresh import META_KEY, MergingSaver, settle_unchanged
 from atlasbatch._rundir import open_run
@@ -133,7 +134,8 @@ def run_cleanup(args: argparse.Namespace) -> int:
         async with AtlasClient(token=token, settings=settings) as client:
             with open_run(out_dir, base_url=settings.base_url) as ledger:
                 refresh = ledger.meta(META_KEY) is not None
-                saver = MergingSaver(out_dir) if refresh else None  # keep the older epochs
+                names = FileNames.of_ledger(ledger) if refresh else None  # keep old epochs
+                saver = MergingSaver(out_dir, names=names) if names is not None else None
                 report = await cleanup_run(client, ledger, out_dir, save_result=saver)
                 settle_unchanged(ledger, out_dir)
                 finish_outputs(ledger, out_dir, server=settings.base_url,

@@ -33,6 +33,7 @@ from atlasbatch._exceptions import (
     TransportError,
 )
 from atlasbatch._fetcher import save_result_file
+from atlasbatch._filenames import FileNames
 from atlasbatch._finish import OutputOptions, write_outputs
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State
@@ -273,7 +274,7 @@ async def drive(
     A result that cannot be stored (disk full, read-only) stops the run as a StorageError
     that names ``out_dir``; the pipeline deletes no task whose result is not stored.
     """
-    chosen = saver or partial(save_result_file, out_dir)
+    chosen = saver or partial(save_result_file, out_dir, names=FileNames.of_ledger(ledger))
     guarded = guard_saver(chosen, folder=out_dir)
     pipeline = Pipeline(client, ledger, out_dir=out_dir, save_result=guarded)
     interrupted = True

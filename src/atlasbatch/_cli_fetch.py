@@ -30,6 +30,7 @@ from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
 from atlasbatch._dryrun import plan_run, render_plan
 from atlasbatch._exceptions import AtlasBatchError, InputError
+from atlasbatch._filenames import FileNames
 from atlasbatch._identity import check_account
 from atlasbatch._ledger import Ledger
 from atlasbatch._progress import print_summary
@@ -203,7 +204,8 @@ async def _fetch(
                 await check_account(client, ledger)  # before anything is sent or deleted
                 refresh = ledger.meta(META_KEY) is not None
                 view = make_view(settings=settings, title=f"atlasbatch → {out_dir}", live=live)
-                saver = MergingSaver(out_dir) if refresh else None
+                names = FileNames.of_ledger(ledger) if refresh else None
+                saver = MergingSaver(out_dir, names=names) if names is not None else None
                 mark = ledger.work_mark()
                 try:
                     interrupted = await drive(client, ledger, out_dir, view=view, saver=saver)

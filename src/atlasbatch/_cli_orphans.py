@@ -32,6 +32,7 @@ from atlasbatch._cli_common import (
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
+from atlasbatch._csv_cells import csv_cell
 from atlasbatch._exceptions import AtlasBatchError, InputError, RunMismatchError
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State, Target
@@ -103,12 +104,6 @@ def _target(line: int, task: Json) -> Target:
     )
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def _targets_csv(targets: list[Target]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -117,7 +112,7 @@ def _targets_csv(targets: list[Target]) -> bytes:
         reduced = "true" if t.use_reduced else "false"
         cells = (t.name, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max, reduced,
                  t.extra["task_id"], t.extra["tag"])  # fmt: skip
-        writer.writerow([_cell(c) for c in cells])
+        writer.writerow([csv_cell(c) for c in cells])
     return buffer.getvalue().encode("utf-8")
 
 

@@ -19,9 +19,10 @@ from atlasbatch._exceptions import (
     NotFoundError,
     ResultFileError,
 )
+from atlasbatch._filenames import FileNames
 from atlasbatch._models import State, Target
 from atlasbatch._poller import classify
-from atlasbatch._results import parse_result, safe_filename, write_atomic
+from atlasbatch._results import parse_result, write_atomic
 
 __all__ = ["Fetched", "ResultSaver", "fetch_result", "save_result_file"]
 
@@ -74,10 +75,18 @@ async def _fresh_url(client: AtlasClient, task_id: int) -> str | None:
     return update.result_url if update.state is State.FINISHED else None
 
 
-def save_result_file(out_dir: Path, target: Target, data: bytes) -> str:
-    """The default saver: ``DIR/lightcurves/<name>.txt`` in the server's own format."""
-    folder = out_dir / "lightcurves"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{safe_filename(target.name)}.txt"
+def save_result_file(
+    out_dir: Path, target: Target, data: bytes, *, names: FileNames | None = None
+) -> str:
+    """The default saver: ``DIR/lightcurves/<stem>.txt`` in the server's own format.
+
+    ``names`` are the run's file names (:meth:`FileNames.of_ledger`): without them the stem
+    is that of the name alone, which cannot see another target's name differing only in
+    letter case.
+    """
+    if names is None:
+        names = FileNames([target.name])
+    path = out_dir / names.lightcurve(target.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
     return str(path.relative_to(out_dir))

@@ -15,12 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from atlasbatch._exceptions import ResultFileError
+from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger, OutcomeRow
 from atlasbatch._models import Outcome, State
 from atlasbatch._outputs import PhotometryTableWriter, write_outcomes_csv
 from atlasbatch._photometry import add_derived_columns
 from atlasbatch._plots import plot_overview, plot_target
-from atlasbatch._results import parse_result, safe_filename
+from atlasbatch._results import parse_result
 
 __all__ = ["OutputOptions", "write_outputs"]
 
@@ -65,19 +66,21 @@ def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: Output
             by_path[row.path].append(row)
     if not by_path or not (options.parquet or options.plots):
         return
+    names = FileNames.of_ledger(ledger)  # plots are named as the light curves are
     if options.parquet:
         csv_path = out_dir / "photometry.csv" if options.csv else None
         parquet = out_dir / "photometry.parquet"
         with PhotometryTableWriter(parquet, extra_columns=extra, csv_path=csv_path) as table:
-            _each_light_curve(out_dir, by_path, table, server=server, options=options)
+            _each_light_curve(out_dir, by_path, table, names, server=server, options=options)
     else:
-        _each_light_curve(out_dir, by_path, None, server=server, options=options)
+        _each_light_curve(out_dir, by_path, None, names, server=server, options=options)
 
 
 def _each_light_curve(
     out_dir: Path,
     by_path: dict[str, list[OutcomeRow]],
     table: PhotometryTableWriter | None,
+    names: FileNames,
     *,
     server: str,
     options: OutputOptions,
@@ -93,14 +96,14 @@ def _each_light_curve(
             for row in members:
                 table.add(row.target, frame, task_id=row.task_id, server=server, fetched_at=fetched)
         if options.plots and index < options.max_plots:
-            _plot(out_dir, members[0].target.name, frame, options.sigma_limit)
+            name = members[0].target.name
+            _plot(frame, title=name, path=out_dir / names.plot(name), sigma=options.sigma_limit)
         if options.plots and len(overview) < _OVERVIEW_PANELS:
             overview[members[0].target.name] = frame
     if overview:
         plot_overview(overview, path=out_dir / "overview.png", sigma_limit=options.sigma_limit)
 
 
-def _plot(out_dir: Path, name: str, frame: pd.DataFrame, sigma: float) -> None:
-    folder = out_dir / "plots"
-    folder.mkdir(exist_ok=True)
-    plot_target(frame, title=name, path=folder / f"{safe_filename(name)}.png", sigma_limit=sigma)
+def _plot(frame: pd.DataFrame, *, title: str, path: Path, sigma: float) -> None:
+    path.parent.mkdir(exist_ok=True)
+    plot_target(frame, title=title, path=path, sigma_limit=sigma)

@@ -13,18 +13,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from atlasbatch._filenames import FileNames
 from atlasbatch._models import Target
 from atlasbatch._photometry import merge_new_epochs
-from atlasbatch._results import parse_result, safe_filename, write_atomic
+from atlasbatch._results import parse_result, write_atomic
 
 __all__ = ["MergingSaver", "lightcurve_path", "merge_result_text"]
 
 _LINE = "_line"
 
 
-def lightcurve_path(out_dir: Path, name: str) -> Path:
+def lightcurve_path(out_dir: Path, name: str, names: FileNames) -> Path:
     """Where a target's light curve lives (the pipeline's default saver uses the same)."""
-    return out_dir / "lightcurves" / f"{safe_filename(name)}.txt"
+    return out_dir / names.lightcurve(name)
 
 
 def _rows(text: str, source: str) -> tuple[list[str], list[str], pd.DataFrame]:
@@ -77,13 +78,17 @@ def merge_result_text(old: str, new: str, *, source: str = "result") -> str:
 
 
 class MergingSaver:
-    """The result saver of a refresh: merges each download into the stored light curve."""
+    """The result saver of a refresh: merges each download into the stored light curve.
 
-    def __init__(self, out_dir: Path) -> None:
+    ``names`` are the run's file names (:meth:`FileNames.of_ledger`).
+    """
+
+    def __init__(self, out_dir: Path, *, names: FileNames) -> None:
         self.out_dir = out_dir
+        self.names = names
 
     def __call__(self, target: Target, data: bytes) -> str:
-        path = lightcurve_path(self.out_dir, target.name)
+        path = lightcurve_path(self.out_dir, target.name, self.names)
         path.parent.mkdir(parents=True, exist_ok=True)
         new = data.decode("utf-8", "replace")
         try:

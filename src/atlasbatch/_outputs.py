@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from atlasbatch._csv_cells import csv_cell, neutralise_schema, neutralise_table
 from atlasbatch._models import Outcome, Target
 from atlasbatch._photometry import DERIVED_COLUMNS, add_derived_columns
 from atlasbatch._results import (
@@ -137,7 +138,9 @@ class PhotometryTableWriter:
         try:
             self._parquet = pq.ParquetWriter(str(self._files[0].temp), self.schema)
             self._csv = (
-                pa_csv.CSVWriter(str(self._files[1].temp), self.schema) if csv_path else None
+                pa_csv.CSVWriter(str(self._files[1].temp), neutralise_schema(self.schema))
+                if csv_path
+                else None
             )
         except BaseException:
             self._discard_files()
@@ -225,8 +228,8 @@ class PhotometryTableWriter:
         if table.num_rows == 0:
             return
         self._parquet.write_table(table, row_group_size=table.num_rows)
-        if self._csv is not None:
-            self._csv.write_table(table)
+        if self._csv is not None:  # the CSV may be opened in a spreadsheet: no formulas
+            self._csv.write_table(neutralise_table(table))
         self.rows_written += table.num_rows
 
     def _close_writers(self) -> None:
@@ -280,27 +283,22 @@ def write_outcomes_csv(
     """Write ``outcomes.csv`` atomically: one row per input row, sorted by input line.
 
     Columns: ``line,name,state,task_id,error,path,ra,dec,mpc_name,mjd_min,mjd_max`` then the
-    pass-through columns; missing values are empty. Floats are written in full precision.
+    pass-through columns; missing values are empty. Floats are written in full precision;
+    text a spreadsheet would run as a formula gets a leading ``'`` (:mod:`._csv_cells`).
     """
     extra = pass_through_names(extra_columns, reserved=OUTCOME_COLUMNS)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*OUTCOME_COLUMNS, *extra.values()])
+    writer.writerow([*OUTCOME_COLUMNS, *map(csv_cell, extra.values())])
     for outcome in sorted(outcomes, key=lambda o: o.target.line):
         target = outcome.target
         writer.writerow(
             [
-                target.line, target.name, outcome.state.value, _cell(outcome.task_id),
-                _cell(outcome.error), _cell(outcome.path), _cell(target.ra), _cell(target.dec),
-                _cell(target.mpc_name), _cell(target.mjd_min), _cell(target.mjd_max),
-                *(_cell(target.extra.get(column)) for column in extra),
+                target.line, csv_cell(target.name), outcome.state.value,
+                csv_cell(outcome.task_id), csv_cell(outcome.error), csv_cell(outcome.path),
+                csv_cell(target.ra), csv_cell(target.dec), csv_cell(target.mpc_name),
+                csv_cell(target.mjd_min), csv_cell(target.mjd_max),
+                *(csv_cell(target.extra.get(column)) for column in extra),
             ]
         )  # fmt: skip
     write_atomic(path, buffer.getvalue().encode("utf-8"))
-
-
-def _cell(value: object) -> str:
-    """Empty for None; ``repr`` for floats (shortest text that reads back to the same value)."""
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlasbatch._exceptions import RunError
+from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger
 from atlasbatch._lightcurve_merge import MergingSaver, lightcurve_path, merge_result_text
 from atlasbatch._models import State, Target
@@ -104,8 +105,9 @@ def plan_refresh(out_dir: Path, targets: TargetList) -> RefreshPlan:
     """Per distinct query: ask from its stored last MJD, or not at all when nothing can be new."""
     windows: dict[int, float] = {}
     complete: dict[int, str] = {}
+    names = FileNames(t.name for t in targets.targets)  # the run's valid rows, as its ledger
     for target in targets.unique:
-        path = lightcurve_path(out_dir, target.name)
+        path = lightcurve_path(out_dir, target.name, names)
         last = stored_last_mjd(path)
         if last is None:
             continue  # nothing stored (no data last time, or failed): ask the whole window
@@ -221,11 +223,12 @@ def settle_unchanged(ledger: Ledger, out_dir: Path) -> int:
     if stored is None:
         return 0
     plan = RefreshPlan.from_json(stored)
+    names = FileNames.of_ledger(ledger)
     settled = 0
     for line, _rep, state in ledger.lines():
         if line not in plan.windows or state is not State.NO_DATA:
             continue
-        path = lightcurve_path(out_dir, ledger.target(line).name)
+        path = lightcurve_path(out_dir, ledger.target(line).name, names)
         if path.exists():
             ledger.set_state(line, State.DOWNLOADED, path=str(path.relative_to(out_dir)))
             settled += 1

@@ -1,4 +1,4 @@
-"""ATLAS result files: parse them by header name, write them atomically, name them safely.
+"""ATLAS result files: parse them by header name, write them atomically.
 
 The format is described in ``atlas_api.md`` §12: one header line starting with ``###``,
 then whitespace-separated rows. Columns are located by *name*, because real files have
@@ -8,10 +8,8 @@ been seen with 19 columns and with 20 (``PA_DEG`` between ``mag5sig`` and ``Sky`
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +25,6 @@ __all__ = [
     "STRING_COLUMNS",
     "AtomicFile",
     "parse_result",
-    "safe_filename",
     "write_atomic",
 ]
 
@@ -44,13 +41,6 @@ FLOAT_COLUMNS = frozenset(SERVER_COLUMNS) - INT_COLUMNS - STRING_COLUMNS
 _REQUIRED = ("MJD", "uJy", "duJy", "F")
 # The header of §12 without PA_DEG: what an empty file stands for.
 _DEFAULT_HEADER = tuple(c for c in SERVER_COLUMNS if c != "PA_DEG")
-_MAX_STEM = 80
-_HASH_CHARS = 10
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-# Device names that Windows refuses as file stems, whatever the extension.
-_WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
-)
 
 
 def parse_result(text: str, *, source: str = "result") -> pd.DataFrame:
@@ -253,25 +243,3 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def safe_filename(name: str) -> str:
-    """A deterministic, filesystem-safe file stem for a target name.
-
-    ASCII letters, digits and ``-_.+`` are kept, anything else becomes ``_``. Whenever the
-    stem differs from ``name`` (replaced characters, a leading dot or hyphen, a trailing dot,
-    a Windows device name, more than 80 characters, empty), a short hash of the original
-    name is appended, so names that differ only in replaced characters never collide. The
-    result is never empty, ``.`` or ``..``.
-
-    Names differing only in letter case still map to different stems that collide on
-    case-insensitive filesystems (macOS, Windows); callers that need it must check.
-    """
-    stem = _UNSAFE.sub("_", name)
-    stem = re.sub(r"^[.-]", "_", stem)  # hidden files, "..", and stems read as options
-    stem = re.sub(r"\.$", "_", stem)  # Windows silently drops a trailing dot
-    reserved = stem.split(".")[0].upper() in _WINDOWS_RESERVED
-    if stem == name and name and len(stem) <= _MAX_STEM and not reserved:
-        return stem
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
-    return f"{stem[:_MAX_STEM]}_{digest}"
