@@ -178,7 +178,8 @@ def test_a_run_gives_every_target_its_own_file_and_spreadsheet_safe_tables(
 
     header, *rows = read_rows(out / "outcomes.csv")
     paths = [dict(zip(header, row, strict=True))["path"] for row in rows]
-    assert len(set(paths)) == len(NAMES)  # one file per target
+    assert paths == [str(FileNames(NAMES).lightcurve(name)) for name in NAMES]
+    assert len({path.casefold() for path in paths}) == len(NAMES)  # one file per target
     for path, reference in zip(paths, plain, strict=True):  # holding that target's photometry
         assert (out / path).read_bytes() == (ref / "lightcurves" / f"{reference}.txt").read_bytes()
     assert len(list((out / "lightcurves").iterdir())) == len(NAMES)
