@@ -165,3 +165,25 @@ async def test_a_new_run_costs_no_request(atlas_emulator_factory: Factory, tmp_p
     requests = emu.stats()["requests"]
     assert isinstance(requests, dict)
     assert sum(int(n) for n in requests.values()) == 0
+
+
+def test_cancel_with_another_accounts_token_touches_nothing(
+    atlas_emulator_factory: Factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Else cancel would see none of the run's tasks and mark them all deleted locally."""
+    emu = emulator(atlas_emulator_factory)
+    out = tmp_path / "run"
+    anyio.run(start_and_stop, emu, out)
+    writes = writes_seen(emu)
+    monkeypatch.setenv("ATLAS_TOKEN", emu.add_user("bob", "bob-password"))
+    assert main(["cancel", str(out)]) == 2
+    assert "belong to the account 'atlas'" in capsys.readouterr().err
+    assert writes_seen(emu) == writes
+    ledger = Ledger(out / LEDGER_NAME)
+    try:
+        assert ledger.undeleted_count() == COUNT  # still known: cleanup can remove them
+    finally:
+        ledger.close()

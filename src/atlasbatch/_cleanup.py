@@ -18,6 +18,7 @@ from atlasbatch._client import AtlasClient
 from atlasbatch._exceptions import AtlasBatchError
 from atlasbatch._fetcher import ResultSaver, save_result_file
 from atlasbatch._filenames import FileNames
+from atlasbatch._identity import check_account
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._poller import classify
@@ -86,6 +87,7 @@ async def cancel_run(client: AtlasClient, ledger: Ledger) -> CleanupReport:
     The server's state decides: a task that finished meanwhile is recorded as finished and
     left for ``cleanup`` (its result is worth downloading), not cancelled.
     """
+    await check_account(client, ledger)  # another account's token would see none of them
     report = CleanupReport()
     await settle_open_batches(client, ledger)
     known = {task.task_id for task in ledger.open_tasks()}
@@ -115,6 +117,7 @@ async def cleanup_run(
     client: AtlasClient, ledger: Ledger, out_dir: Path, *, save_result: ResultSaver | None = None
 ) -> CleanupReport:
     """Download what finished, then delete every remote task of the run."""
+    await check_account(client, ledger)  # another account's token would see none of them
     report = CleanupReport()
     await settle_open_batches(client, ledger)
     save = save_result or partial(save_result_file, out_dir, names=FileNames.of_ledger(ledger))
