@@ -32,8 +32,12 @@ def client_settings(emu: Emulator, **overrides: Any) -> Settings:
 
 
 def fast(**config: Any) -> dict[str, Any]:
-    """Emulator overrides with time scaled for tests: limits per second, not per minute."""
-    return {"write_rate": "100/1s", "read_rate": "1000/1s", **config}
+    """Emulator overrides with time scaled for tests: limits per second, not per minute, and
+    a runner that reacts at once (``atlasbatch.testing.TEST_TIMING``: no poll, gap or check)."""
+    instant_runner = dict.fromkeys(
+        ("runner_idle_poll", "runner_busy_poll", "user_gap", "cancel_check"), 0.0
+    )
+    return {"write_rate": "100/1s", "read_rate": "1000/1s", **instant_runner, **config}
 
 
 def grid_targets(count: int, *, dec0: float = 10.0, name: str = "t") -> list[dict[str, object]]:

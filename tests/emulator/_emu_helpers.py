@@ -7,7 +7,11 @@ from collections.abc import Callable
 
 import httpx
 
-from atlasbatch.testing import Emulator
+from atlasbatch.testing import Emulator, EmulatorConfig
+from atlasbatch.testing._clock import Clock
+from atlasbatch.testing._fields import FieldValue
+from atlasbatch.testing._store import Store
+from atlasbatch.testing._tasks import Task, User
 
 JSON = {"Accept": "application/json"}
 
@@ -33,3 +37,35 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 
 def radeclist(count: int, *, start: float = 10.0) -> str:
     """``count`` distinct decimal-degree lines."""
     return "\n".join(f"{start + i * 0.01:.4f} {20 + i * 0.01:.4f}" for i in range(count))
+
+
+class FakeTime:
+    """A monotonic clock the test moves by hand (``fake.now += 5``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fake_store(**config: object) -> tuple[Store, FakeTime]:
+    """A store (no HTTP, no thread) on a hand-moved clock; real defaults unless overridden."""
+    fake = FakeTime()
+    settings = EmulatorConfig(**config)  # type: ignore[arg-type]
+    return Store(settings, clock=Clock(fake, lambda: 1_800_000_000.0)), fake
+
+
+def submit(store: Store, user: User, count: int = 1) -> list[Task]:
+    """Queue ``count`` tasks for ``user`` now, as a POST would."""
+    with store.lock:
+        now = store.advance()
+        rows: list[dict[str, FieldValue]] = [{"ra": float(i), "dec": 1.0} for i in range(count)]
+        return store.create(user, rows, now)
+
+
+def advance_to(store: Store, fake: FakeTime, instant: float) -> None:
+    """Move the clock to ``instant`` and let the runner catch up."""
+    fake.now = instant
+    with store.lock:
+        store.advance()

@@ -47,9 +47,10 @@ def api(emu: Emulator, make_client: Callable[..., httpx.Client]) -> httpx.Client
 @pytest.fixture(scope="module")
 def shared_emu() -> Iterator[Emulator]:
     """One unthrottled emulator per test module, for tests that only need their own user."""
-    from atlasbatch.testing import EmulatorConfig  # noqa: PLC0415
+    from atlasbatch.testing import TEST_TIMING, EmulatorConfig  # noqa: PLC0415
 
-    with Emulator(EmulatorConfig(task_seconds=0.05, write_rate=None, read_rate=None)) as shared:
+    config = EmulatorConfig(task_seconds=0.05, write_rate=None, read_rate=None, **TEST_TIMING)
+    with Emulator(config) as shared:
         yield shared
 
 

@@ -22,7 +22,8 @@ BOB = "fedcba9876543210fedcba9876543210fedcba98"
 def server() -> Iterator[tuple[subprocess.Popen[str], str]]:
     command = [
         sys.executable, "-m", "atlasbatch.testing._cli", "--port", "0", "--token", TOKEN,
-        "--task-seconds", "0.05", "--add-user", f"bob:pw:{BOB}",
+        "--task-seconds", "0.05", "--add-user", f"bob:pw:{BOB}", "--runner-idle-poll", "0",
+        "--runner-busy-poll", "0", "--user-gap", "0",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

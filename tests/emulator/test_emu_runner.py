@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from atlasbatch.testing import EmulatorConfig, Faults
+from atlasbatch.testing import TEST_TIMING, EmulatorConfig, Faults
 from atlasbatch.testing._clock import Clock
 from atlasbatch.testing._store import Store
 from atlasbatch.testing._tasks import User
@@ -18,7 +18,7 @@ class FakeTime:
 
 def _store(**overrides: object) -> tuple[Store, FakeTime]:
     fake = FakeTime()
-    config = EmulatorConfig(**{"task_seconds": 10.0, **overrides})  # type: ignore[arg-type]
+    config = EmulatorConfig(**{"task_seconds": 10.0, **TEST_TIMING, **overrides})  # type: ignore[arg-type]
     return Store(config, clock=Clock(fake, lambda: 1_800_000_000.0)), fake
 
 

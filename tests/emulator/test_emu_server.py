@@ -11,7 +11,7 @@ from atlasbatch.testing import Emulator, EmulatorConfig
 
 
 def test_start_and_stop_without_a_with_block() -> None:
-    emu = Emulator(EmulatorConfig(task_seconds=0.01)).start()
+    emu = Emulator(EmulatorConfig()).start()
     try:
         assert emu.base_url == f"http://127.0.0.1:{emu.port}/forcedphot"
         assert httpx.get(f"{emu.base_url}/_emulator/stats.json").status_code == 200

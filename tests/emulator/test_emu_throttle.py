@@ -157,3 +157,19 @@ def test_throttle_wait_is_time_until_the_oldest_leaves() -> None:
     assert throttle.check("u", 10.0).accepted  # the request at 0.0 left the window
     assert not throttle.check("u", 10.5).accepted
     assert throttle.count("u", 10.5) == 3
+
+
+def test_a_delete_answered_404_still_uses_a_write(
+    atlas_emulator_factory: Callable[..., Emulator],
+) -> None:
+    """The throttle runs before the view: a DELETE of a task that is not there costs a write."""
+    emu = atlas_emulator_factory(write_rate="3/min")
+    with client(emu) as api:
+        statuses = [api.delete(f"queue/{9000 + i}/").status_code for i in range(3)]
+        assert statuses == [404, 404, 404]
+        refused = api.post("queue/", json={"ra": 1, "dec": 1})
+        assert api.get("queue/").status_code == 200  # reads have their own budget
+    assert refused.status_code == 429
+    stats = emu.stats()
+    assert (stats["tasks_created"], stats["scope_requests"]["write"]) == (0, 4)
+    assert (stats["throttled"]["write"], stats["max_writes_in_window"]) == (1, 3)

@@ -7,13 +7,21 @@ throttling, the 500-task queue cap, a round-robin task runner, deterministic syn
 files, and injectable faults. ``/forcedphot/_emulator/stats.json`` (and :meth:`Emulator.stats`)
 report what it saw.
 
+Its defaults are the real server's (60/min writes, a minute per task, the runner's 5 s idle
+poll …); ``EmulatorConfig().scaled(0.1)`` runs all of it ten times as fast, and
+:data:`TEST_TIMING` makes the runner react at once. Outages (:meth:`Emulator.outage`), faults
+scoped to methods and endpoints, background load from other users, and a request log on the
+emulator's clock (:meth:`Emulator.requests`, :meth:`Emulator.task_timings`) serve tests of
+pacing and resilience.
+
 Example::
 
-    from atlasbatch.testing import Emulator, EmulatorConfig
+    from atlasbatch.testing import TEST_TIMING, Emulator, EmulatorConfig
 
-    with Emulator(EmulatorConfig(task_seconds=0.1)) as emu:
+    with Emulator(EmulatorConfig(task_seconds=0.1, **TEST_TIMING)) as emu:
         headers = {"Authorization": f"Token {emu.token}"}
         httpx.post(f"{emu.base_url}/queue/", json={"ra": 10, "dec": 20}, headers=headers)
+        print(emu.requests()[-1])  # RequestRecord(time=0.01, method='POST', ... status=201)
 
 The pytest fixtures ``atlas_emulator`` and ``atlas_emulator_factory`` live in
 :mod:`atlasbatch.testing.pytest_plugin`; ``atlasbatch emulator`` runs it from the shell.
@@ -21,17 +29,29 @@ The pytest fixtures ``atlas_emulator`` and ``atlas_emulator_factory`` live in
 
 from __future__ import annotations
 
-from ._config import EmulatorConfig, Faults, Rate, parse_rate
+from ._config import TEST_TIMING, EmulatorConfig, OutageMode, OutageWindow
+from ._fault_settings import Endpoint, Faults
 from ._lightcurve import HEADER as RESULT_FILE_HEADER
+from ._outage import OutageHandle
+from ._rates import Rate, parse_rate
+from ._requestlog import RequestRecord
 from ._server import Emulator
 from ._stats import EmulatorStats
+from ._tasks import TaskTiming
 
 __all__ = [
     "RESULT_FILE_HEADER",
+    "TEST_TIMING",
     "Emulator",
     "EmulatorConfig",
     "EmulatorStats",
+    "Endpoint",
     "Faults",
+    "OutageHandle",
+    "OutageMode",
+    "OutageWindow",
     "Rate",
+    "RequestRecord",
+    "TaskTiming",
     "parse_rate",
 ]

@@ -33,10 +33,16 @@ class Clock:
         self._monotonic = monotonic
         self._origin = monotonic()
         self._wall_origin = wall()
+        self.zero = self._origin
+        """The instant the emulator's own clock reads 0 (set again when it starts serving)."""
 
     def now(self) -> float:
         """Monotonic seconds."""
         return self._monotonic()
+
+    def elapsed(self, instant: float) -> float:
+        """A monotonic instant on the emulator's clock: seconds since :attr:`zero`."""
+        return instant - self.zero
 
     def wall(self, instant: float) -> float:
         """Unix time of a monotonic instant."""

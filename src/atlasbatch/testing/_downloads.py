@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._api import APACHE_404_HTML, DJANGO_404_HTML, html_response
+from ._scope import fault_applies
 from ._store import Store
 from ._tasks import Task
 
@@ -41,7 +42,7 @@ class ResultFiles:
         with self.store.lock:
             self.store.advance()
             task = self.store.get(int(request.path_params["task_id"]))
-            return self._serve(task, DJANGO_404_HTML)
+            return self._serve(task, DJANGO_404_HTML, request.method)
 
     async def static_result(self, request: Request) -> Response:
         """``/static/results/job{id:05d}.txt``: Apache's 404 page when there is no file."""
@@ -52,14 +53,16 @@ class ResultFiles:
             task = None
             if match is not None and name == f"job{int(match.group(1)):05d}.txt":
                 task = self.store.get(int(match.group(1)))
-            return self._serve(task, APACHE_404_HTML)
+            return self._serve(task, APACHE_404_HTML, request.method)
 
-    def _serve(self, task: Task | None, not_found: str) -> Response:
+    def _serve(self, task: Task | None, not_found: str, method: str) -> Response:
         text = None if task is None else self.store.result_text(task)
         if text is None:
             return html_response(not_found, 404)
         self.store.stats.downloads += 1
-        if self.store.draw(self.store.faults.truncate_rate):
+        faults = self.store.faults
+        in_scope = fault_applies(faults, "truncate", method.upper(), "results")
+        if in_scope and self.store.draw(faults.truncate_rate):
             self.store.stats.faults["truncated"] += 1
             text = truncate(text)
         return Response(text, media_type="text/plain")

@@ -1,14 +1,19 @@
-"""The outermost ASGI layer: request/status counting and the transport-level faults.
+"""The outermost ASGI layer: the request log, outages and the transport-level faults.
 
-Fault decisions are drawn (under the store lock, from the seeded RNG) when a request arrives:
+Every request but the stats endpoint is counted and logged (arrival time on the emulator's
+clock, method, path, status, fault). During an outage (configured windows or
+:meth:`Emulator.outage`) every request gets Apache's HTML 503 page or a dropped connection
+and nothing behind it runs. Otherwise fault decisions are drawn (under the store lock, from
+the seeded RNG) when a request arrives, for the faults whose scope covers it (see
+:class:`~atlasbatch.testing.Faults`):
 
-* ``server_error_rate``: a throttled-API request is answered 500/502/503 at once;
-* ``drop_before_commit_rate``: an API POST/DELETE loses its connection before the app runs;
-* ``drop_after_commit_rate``: an API POST/DELETE runs, and when its 2xx response is about to
-  leave, the connection is aborted instead (the change is committed, the client never hears);
-* ``html_error_rate``: an API request runs (a write commits), then the proxy replaces its
-  answer with Apache's HTML page for a 502/503/504;
-* ``garbage_json_rate``: an API GET's 200 answer leaves with its JSON body cut in half;
+* ``server_error_rate``: answered 500/502/503 at once;
+* ``drop_before_commit_rate``: the connection is lost before the app runs;
+* ``drop_after_commit_rate``: the app runs, and when its 2xx response is about to leave, the
+  connection is aborted instead (the change is committed, the client never hears);
+* ``html_error_rate``: the app runs (a write commits), then the proxy replaces its answer
+  with Apache's HTML page for a 502/503/504;
+* ``garbage_json_rate``: a 200 answer leaves with its body cut in half;
 * ``slow_rate``: the response is held back ``slow_seconds`` after the app produced it.
 
 Result truncation, file expiry and lost tasks live where they happen (views and runner).
@@ -17,18 +22,20 @@ Result truncation, file expiry and lost tasks live where they happen (views and 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._fault_settings import Endpoint, FaultName
+from ._outage import OUTAGE_PAGE
+from ._requestlog import RequestRecord
+from ._scope import classify, fault_applies
 from ._store import Store
 
 __all__ = ["STATS_PATH", "FaultMiddleware", "garble_json"]
 
 STATS_PATH = "/forcedphot/_emulator/stats.json"
-_API_PATH = re.compile(r"^/forcedphot/queue(?:\.json|/|/\d+/|/\d+\.json)$")
 
 
 def _apache_page(status: int, title: str, text: str) -> str:
@@ -44,6 +51,18 @@ _ERROR_PAGES = {
     503: _apache_page(503, "Service Unavailable", "Service Unavailable"),
     504: _apache_page(504, "Gateway Timeout", "Gateway Timeout"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """A request as it came in: where on the emulator clock, what, and any outage then."""
+
+    time: float
+    method: str
+    path: str
+    query: str
+    endpoint: Endpoint
+    outage: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +104,14 @@ class _GuardedSend:
     """The app's ``send``, passed through the plan: slowed, dropped, replaced or garbled."""
 
     def __init__(
-        self, owner: FaultMiddleware, plan: _Plan, scope: Scope, receive: Receive, send: Send
+        self,
+        owner: FaultMiddleware,
+        plan: _Plan,
+        arrival: _Arrival,
+        connection: tuple[Scope, Receive, Send],
     ) -> None:
-        self.owner, self.plan, self.scope = owner, plan, scope
-        self.method = str(scope["method"]).upper()
-        self.receive, self.send = receive, send
+        self.owner, self.plan, self.arrival = owner, plan, arrival
+        self.scope, self.receive, self.send = connection
         self.done = False
         self.held: Message | None = None
         self.body = b""
@@ -106,22 +128,22 @@ class _GuardedSend:
 
     async def _start(self, message: Message) -> None:
         plan, status = self.plan, int(message["status"])
+        slow = "slow" if plan.slow_seconds else None
         if plan.slow_seconds:
             await asyncio.sleep(plan.slow_seconds)
         if plan.html_status is not None:
             self.done = True
-            self.owner.count_fault("html_error")
-            self.owner.record(self.method, plan.html_status)
+            self.owner.finish(self.arrival, plan.html_status, "html_error", count=True)
             await _error_page(plan.html_status)(self.scope, self.receive, self.send)
         elif plan.drop_after and 200 <= status < 300:
             self.done = True
-            self.owner.count_fault("drop_after_commit")
-            self.owner.record(self.method, None)
+            self.owner.finish(self.arrival, None, "drop_after_commit", count=True)
             await abort_connection(self.send, self.receive)
         elif plan.garble and status == 200:
             self.held = message
         else:
-            self.owner.record(self.method, status)
+            fault = "server_error" if plan.error_status is not None else slow
+            self.owner.finish(self.arrival, status, fault)
             await self.send(message)
 
     async def _hold_body(self, message: Message) -> None:
@@ -131,11 +153,10 @@ class _GuardedSend:
         start, self.held = self.held, None
         assert start is not None
         body = garble_json(self.body)
-        if body != self.body:
-            self.owner.count_fault("garbage_json")
+        fault = "garbage_json" if body != self.body else None
+        self.owner.finish(self.arrival, 200, fault, count=fault is not None)
         headers = [(k, v) for k, v in start["headers"] if bytes(k).lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
-        self.owner.record(self.method, 200)
         await self.send({**start, "headers": headers})
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -145,29 +166,41 @@ def _error_page(status: int) -> Response:
 
 
 class FaultMiddleware:
-    """Counts every request (except the stats endpoint) and injects transport faults."""
+    """Counts and logs every request (except the stats endpoint); outages; transport faults."""
 
     def __init__(self, app: ASGIApp, store: Store) -> None:
         self.app = app
         self.store = store
 
-    def _plan(self, method: str, path: str) -> _Plan:
-        store = self.store
-        is_api = _API_PATH.match(path) is not None
-        commits = is_api and method in ("POST", "DELETE")
+    def _arrive(self, scope: Scope) -> _Arrival:
+        path = str(scope["path"])
+        query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        with self.store.lock:
+            clock = self.store.clock
+            elapsed = clock.elapsed(clock.now())
+            outage = self.store.outage.mode(elapsed)
+        method = str(scope["method"]).upper()
+        return _Arrival(elapsed, method, path, query, classify(path), outage)
+
+    def _plan(self, arrival: _Arrival) -> _Plan:
+        store, method, endpoint = self.store, arrival.method, arrival.endpoint
         with store.lock:
             faults = store.faults
-            if is_api and store.draw(faults.server_error_rate):
+
+            def drawn(name: FaultName, rate: float) -> bool:
+                return fault_applies(faults, name, method, endpoint) and store.draw(rate)
+
+            if drawn("server_error", faults.server_error_rate):
                 store.stats.faults["server_error"] += 1
                 return _Plan(error_status=store.choice((500, 502, 503)))
-            if commits and store.draw(faults.drop_before_commit_rate):
+            if drawn("drop_before_commit", faults.drop_before_commit_rate):
                 store.stats.faults["drop_before_commit"] += 1
                 return _Plan(drop_before=True)
-            html = is_api and store.draw(faults.html_error_rate)
+            html = drawn("html_error", faults.html_error_rate)
             html_status = store.choice((502, 503, 504)) if html else None
-            drop_after = not html and commits and store.draw(faults.drop_after_commit_rate)
-            garble = is_api and method == "GET" and store.draw(faults.garbage_json_rate)
-            slow = store.draw(faults.slow_rate)
+            drop_after = not html and drawn("drop_after_commit", faults.drop_after_commit_rate)
+            garble = drawn("garbage_json", faults.garbage_json_rate)
+            slow = drawn("slow", faults.slow_rate)
         return _Plan(
             drop_after=drop_after,
             html_status=html_status,
@@ -175,28 +208,44 @@ class FaultMiddleware:
             slow_seconds=faults.slow_seconds if slow else 0.0,
         )
 
-    def record(self, method: str, status: int | None) -> None:
-        """Count one request and its status (None: dropped without a response)."""
+    def finish(
+        self, arrival: _Arrival, status: int | None, fault: str | None, *, count: bool = False
+    ) -> None:
+        """Count and log one answered (or dropped: ``status`` None) request."""
+        record = RequestRecord(
+            arrival.time, arrival.method, arrival.path, arrival.query, status, fault
+        )
         with self.store.lock:
-            self.store.stats.record_response(method, status)
-
-    def count_fault(self, name: str) -> None:
-        """Count one fault that fired."""
-        with self.store.lock:
-            self.store.stats.faults[name] += 1
+            self.store.stats.record_response(arrival.method, status)
+            self.store.requests.add(record)
+            if count and fault is not None:
+                self.store.stats.faults[fault] += 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == STATS_PATH:
             await self.app(scope, receive, send)
             return
-        method = str(scope["method"]).upper()
-        plan = self._plan(method, str(scope["path"]))
+        arrival = self._arrive(scope)
+        if arrival.outage is not None:
+            await self._outage(arrival, scope, receive, send)
+            return
+        plan = self._plan(arrival)
         if plan.drop_before:
-            self.record(method, None)
+            self.finish(arrival, None, "drop_before_commit")
             await abort_connection(send, receive)
             return
-        guarded = _GuardedSend(self, plan, scope, receive, send)
+        guarded = _GuardedSend(self, plan, arrival, (scope, receive, send))
         if plan.error_status is not None:
             await _error_page(plan.error_status)(scope, receive, guarded)
             return
         await self.app(scope, receive, guarded)
+
+    async def _outage(self, arrival: _Arrival, scope: Scope, receive: Receive, send: Send) -> None:
+        """Nothing behind the front end runs: a 503 page or a dropped connection."""
+        if arrival.outage == "drop":
+            self.finish(arrival, None, "outage_drop", count=True)
+            await abort_connection(send, receive)
+            return
+        self.finish(arrival, 503, "outage_503", count=True)
+        page = Response(OUTAGE_PAGE, 503, media_type="text/html")
+        await page(scope, receive, send)

@@ -2,27 +2,23 @@
 
 There is no background loop. Every request and every handle call first calls
 :meth:`Runner.advance` with the current time, which replays, in time order, everything that
-happened since the last call: tasks finishing (or being lost), result files expiring, finished
-tasks being purged, and queued tasks being dispatched into the slots they freed. The outcome
-depends only on the request times and the seed, never on thread scheduling.
+happened since the last call: the runner's wake-ups, tasks finishing (or being lost), slots
+coming free, result files expiring, finished tasks being purged. The outcome depends only on
+the request times and the seed, never on thread scheduling.
 
-Ordering is the real ``calculate_queue_positions``: round-robin passes taking at most one task
-per user; the most recently started unfinished task gets position 0; in the first pass only
-users with a higher user id than that task's owner take part (when nothing is running, the owner
-of the task started last: the server dispatches from positions numbered while it ran); later
-passes go by user id. The dispatcher picks the lowest-positioned waiting task whose user has a
-free per-user slot. Positions are recomputed on demand (cached until the queue changes), so
-they are always current, where the server renumbers every few seconds.
+Timing is the real runner's (see :class:`~atlasbatch.testing.EmulatorConfig`): a new task is
+picked up at the runner's next poll (:class:`~._timing.PollGrid`); a finished task keeps its
+slot and its user for ``user_gap``; a deleted running task keeps them until the runner's next
+cancel check. The order is :mod:`._ordering`'s round-robin.
 """
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import math
 import random
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Literal
@@ -30,12 +26,14 @@ from typing import Literal
 from ._clock import Clock
 from ._config import EmulatorConfig
 from ._lightcurve import Job, has_data
+from ._ordering import Queue
 from ._stats import Stats
-from ._tasks import Task
+from ._tasks import Task, User
+from ._timing import PollGrid, cancel_noticed_at, task_duration
 
 __all__ = ["Runner"]
 
-EventKind = Literal["finish", "expire", "purge"]
+EventKind = Literal["finish", "expire", "purge", "tick", "release"]
 NO_DATA = "No data returned"
 NO_STACK = "No image stack was produced."
 
@@ -51,6 +49,7 @@ class Runner:
         *,
         lookup: Callable[[int], Task | None],
         purge: Callable[[int], None],
+        spawn: Callable[[User], Task],
     ) -> None:
         self.config = config
         self.faults = config.faults
@@ -58,148 +57,125 @@ class Runner:
         self._stats = stats
         self._lookup = lookup
         self._purge = purge
+        self._spawn = spawn
         self.time = clock.now()
-        self._waiting: dict[int, deque[Task]] = {}
-        self._requeued: dict[int, Task] = {}
-        self._running: dict[int, Task] = {}
-        self._running_per_user: Counter[int] = Counter()
+        self.queue = Queue(user_slots=config.user_slots)
+        self._holds: dict[int, int] = {}  # hold id -> user id: a slot not yet free again
+        self._held_per_user: Counter[int] = Counter()
         self._events: list[tuple[float, int, EventKind, int]] = []
         self._sequence = itertools.count()
-        self._positions: dict[int, int] | None = None
-        self._last_started_user: int | None = None
-        self._duration_rng = random.Random(config.seed)
+        self._tick_at: float | None = None
+        phase = random.Random(f"{config.seed}:phase").random() * config.runner_idle_poll
+        self._grid = PollGrid(
+            idle=config.runner_idle_poll,
+            busy=config.runner_busy_poll,
+            start=self.time,
+            phase=phase,
+        )
         self._lose_rng = random.Random(config.seed + 1)
 
     # -- queue contents -------------------------------------------------------------------
 
     def enqueue(self, task: Task) -> None:
-        """Add a new (or lost) task to its owner's waiting line, in submission order."""
-        line = self._waiting.setdefault(task.user.id, deque())
-        if not line or line[-1].id < task.id:
-            line.append(task)
-        else:
-            line.insert(bisect.bisect_left([t.id for t in line], task.id), task)
-        self._positions = None
+        """Add a new (or lost) task to its owner's waiting line; the next poll sees it."""
+        self.queue.add(task)
+        self._wake(self._grid.next_tick(self.time))
+
+    def keep_busy(self, user: User) -> None:
+        """Make ``user`` background load: it always has a task waiting from now on."""
+        self.enqueue(self._spawn(user))
 
     def remove(self, task: Task) -> None:
-        """Forget a queued or running task that was deleted (a running job stops at once)."""
-        if self._running.pop(task.id, None) is not None:
-            self._running_per_user[task.user.id] -= 1
+        """Forget a deleted queued or running task (a running job holds its slot a while)."""
+        if self.queue.is_running(task):
+            self.queue.stop(task)
+            assert task.started_at is not None
+            assert task.run_until is not None
+            noticed = cancel_noticed_at(
+                started_at=task.started_at,
+                run_until=task.run_until,
+                deleted_at=self.time,
+                cancel_check=self.config.cancel_check,
+            )
+            self._hold(task.user.id, until=noticed + self.config.user_gap)
         else:
-            self._waiting[task.user.id].remove(task)
-            self._requeued.pop(task.id, None)
-        self._positions = None
+            self.queue.discard(task)
+            self._check_idle()
 
     def unstarted_count(self, user_id: int) -> int:
         """The user's tasks that never started (what the queue cap counts)."""
-        line = self._waiting.get(user_id, ())
-        return sum(1 for task in line if task.starttimestamp is None)
+        return self.queue.unstarted_count(user_id)
 
     def unfinished_ids(self, user_id: int) -> list[int]:
         """Ids of the user's unfinished tasks (waiting or running)."""
-        ids = [task.id for task in self._waiting.get(user_id, ())]
-        ids.extend(task.id for task in self._running.values() if task.user.id == user_id)
-        return ids
+        return self.queue.unfinished_ids(user_id)
 
-    def counts(self) -> tuple[int, int]:
+    def counts(self, *, include_background: bool = True) -> tuple[int, int]:
         """(waiting, running) task counts."""
-        return sum(len(line) for line in self._waiting.values()), len(self._running)
-
-    # -- ordering -------------------------------------------------------------------------
-
-    def _latest_started(self) -> tuple[Task | None, int | None]:
-        """The unfinished task started last, and the user the round-robin pass starts after.
-
-        Without any started unfinished task, the pass still starts after the user whose task
-        started last: on the server the positions used for the next dispatch were numbered
-        while that task was running, so finishing it does not send the queue back to user 1.
-        """
-        started = itertools.chain(self._running.values(), self._requeued.values())
-        latest = max(started, key=lambda t: (t.started_at or 0.0, t.id), default=None)
-        return latest, self._last_started_user if latest is None else latest.user.id
-
-    def _unfinished_by_user(self) -> dict[int, list[Task]]:
-        groups: dict[int, list[Task]] = {uid: list(line) for uid, line in self._waiting.items()}
-        for task in self._running.values():
-            groups.setdefault(task.user.id, []).append(task)
-        for tasks in groups.values():
-            tasks.sort(key=lambda t: (t.timestamp, t.id))
-        return groups
+        return self.queue.counts(include_background=include_background)
 
     def positions(self) -> dict[int, int]:
         """``queuepos`` of every unfinished task (0 = the running task started last)."""
-        if self._positions is None:
-            latest, pivot = self._latest_started()
-            keyed: list[tuple[int, int, int]] = []
-            for uid, tasks in self._unfinished_by_user().items():
-                shift = 0 if pivot is None or uid > pivot else 1
-                rest = [t for t in tasks if t is not latest]
-                keyed.extend((shift + j, uid, t.id) for j, t in enumerate(rest))
-            keyed.sort()
-            first = 0 if latest is None else 1
-            positions = {tid: first + i for i, (_, _, tid) in enumerate(keyed)}
-            if latest is not None:
-                positions[latest.id] = 0
-            self._positions = positions
-        return self._positions
+        return self.queue.positions()
 
-    def _next_candidate(self) -> Task | None:
-        latest, pivot = self._latest_started()
-        best: tuple[int, int] | None = None
-        chosen: Task | None = None
-        for uid, line in self._waiting.items():
-            if not line or self._running_per_user[uid] >= self.config.user_slots:
-                continue
-            head = line[0]
-            if head is latest:
-                return head
-            shift = 0 if pivot is None or uid > pivot else 1
-            ahead = sum(1 for t in self._running.values() if t.user.id == uid and t.id < head.id)
-            if latest is not None and latest.user.id == uid and latest.id < head.id:
-                ahead -= 1
-            key = (shift + ahead, uid)
-            if best is None or key < best:
-                best, chosen = key, head
-        return chosen
+    def running(self) -> Iterator[Task]:
+        """The running tasks (for inspection)."""
+        return self.queue.running()
 
     # -- time -----------------------------------------------------------------------------
 
     def advance(self, now: float) -> None:
         """Replay everything that happened up to ``now`` (monotonic seconds)."""
         now = max(now, self.time)
-        self._dispatch()
         while self._events and self._events[0][0] <= now:
-            when, _, kind, task_id = heapq.heappop(self._events)
+            when, _, kind, ident = heapq.heappop(self._events)
             self.time = max(self.time, when)
-            self._handle(kind, task_id, when)
-            self._dispatch()
+            self._handle(kind, ident, when)
         self.time = now
 
-    def _schedule(self, when: float, kind: EventKind, task_id: int) -> None:
-        heapq.heappush(self._events, (when, next(self._sequence), kind, task_id))
+    def _schedule(self, when: float, kind: EventKind, ident: int) -> None:
+        heapq.heappush(self._events, (when, next(self._sequence), kind, ident))
+
+    def _wake(self, tick: float) -> None:
+        if self._tick_at is None or tick < self._tick_at:
+            self._tick_at = tick
+            self._schedule(tick, "tick", 0)
+
+    def _has_work(self) -> bool:
+        return bool(self._holds) or self.queue.has_unfinished()
+
+    def _check_idle(self) -> None:
+        if not self._has_work():
+            self._grid.mark_idle(self.time)
+
+    def _hold(self, user_id: int, *, until: float) -> None:
+        """Keep a slot and the user's turn taken until ``until`` (process exit and respawn)."""
+        hold_id = next(self._sequence)
+        self._holds[hold_id] = user_id
+        self._held_per_user[user_id] += 1
+        self._schedule(max(until, self.time), "release", hold_id)
 
     def _dispatch(self) -> None:
-        while len(self._running) < self.config.slots:
-            task = self._next_candidate()
+        while len(self.queue.running_ids) + len(self._holds) < self.config.slots:
+            task = self.queue.next_candidate(self._held_per_user)
             if task is None:
-                return
+                break
             self._start(task)
+        self._check_idle()
 
     def _start(self, task: Task) -> None:
-        self._waiting[task.user.id].popleft()
-        self._requeued.pop(task.id, None)
-        self._running[task.id] = task
-        self._running_per_user[task.user.id] += 1
-        jitter = self.config.task_jitter * (2.0 * self._duration_rng.random() - 1.0)
-        duration = max(0.0, self.config.task_seconds * (1.0 + jitter))
+        self.queue.start(task)
+        background = task.user.background
+        task.attempt_count += 1
+        duration = task_duration(
+            self.config, task_id=task.id, attempt=task.attempt_count, background=background
+        )
         fields = task.fields
-        self._last_started_user = task.user.id
         task.state = "running"
         task.started_at = self.time
         task.starttimestamp = self._clock.epoch_seconds(self.time)
-        task.attempt_count += 1
         task.run_until = self.time + duration
-        task.lose_attempt = self._lose_rng.random() < self.faults.lose_rate
+        task.lose_attempt = not background and self._lose_rng.random() < self.faults.lose_rate
         task.job = Job(
             ra=_as_float(fields["ra"]),
             dec=_as_float(fields["dec"]),
@@ -210,37 +186,54 @@ class Runner:
             observations_per_day=self.config.observations_per_day,
         )
         task.touch()
-        self._positions = None
         self._schedule(task.run_until, "finish", task.id)
+        if background:
+            self.enqueue(self._spawn(task.user))
 
-    def _handle(self, kind: EventKind, task_id: int, when: float) -> None:
-        if kind == "purge":
-            self._purge(task_id)
-            return
-        task = self._lookup(task_id)
-        if task is None:
-            return
-        if kind == "expire":
-            if task.state == "finished" and task.file_present:
-                task.file_present = False
-                task.touch()
-                self._stats.files_expired += 1
-        elif self._running.get(task_id) is task and task.run_until == when:
-            self._finish(task, when)
+    def _handle(self, kind: EventKind, ident: int, when: float) -> None:
+        if kind == "tick":
+            self._on_tick(when)
+        elif kind == "release":
+            self._held_per_user[self._holds.pop(ident)] -= 1
+            self._dispatch()  # the release includes the runner's wake-up (see user_gap)
+        elif kind == "purge":
+            self._purge(ident)
+        else:
+            task = self._lookup(ident)
+            if task is None:
+                return
+            if kind == "expire":
+                self._expire(task)
+            elif self.queue.is_running(task) and task.run_until == when:
+                self._finish(task, when)
+
+    def _on_tick(self, when: float) -> None:
+        if self._tick_at is not None and self._tick_at <= when:
+            self._tick_at = None
+        if self._has_work():
+            self._grid.mark_busy(when)
+        self._dispatch()
+
+    def _expire(self, task: Task) -> None:
+        if task.state == "finished" and task.file_present:
+            task.file_present = False
+            task.touch()
+            self._stats.files_expired += 1
 
     def _finish(self, task: Task, when: float) -> None:
-        del self._running[task.id]
-        self._running_per_user[task.user.id] -= 1
-        self._positions = None
+        self.queue.stop(task)
+        self._hold(task.user.id, until=when + self.config.user_gap)
         task.run_until = None
         task.touch()
+        if task.user.background:
+            self._purge(task.id)  # load only: nobody downloads or lists it
+            return
         if task.lose_attempt:
             # an "indefinite failure" (ssh error, runner restart): the task stays unfinished,
             # keeps its old starttimestamp and is dispatched again, with no retry limit
             task.lose_attempt = False
             task.state = "queued"
-            self._requeued[task.id] = task
-            self.enqueue(task)
+            self.queue.requeue(task)
             self._stats.tasks_lost += 1
             return
         task.state = "finished"
@@ -264,10 +257,6 @@ class Runner:
         else:
             # the header-only file stays on disk: data.txt still serves it
             task.error_msg, task.file_present = NO_DATA, True
-
-    def running(self) -> Iterator[Task]:
-        """The running tasks (for inspection)."""
-        return iter(list(self._running.values()))
 
 
 def _as_float(value: object) -> float | None:

@@ -12,11 +12,15 @@ from typing import Self
 import uvicorn
 
 from ._app import PREFIX, create_app
-from ._config import EmulatorConfig, Faults
+from ._config import EmulatorConfig, OutageMode
+from ._fault_settings import Faults
 from ._faults import FaultMiddleware
 from ._fields import JsonValue
+from ._outage import OutageHandle
+from ._requestlog import RequestRecord
 from ._stats import EmulatorStats
 from ._store import Store
+from ._tasks import TaskTiming, task_timing
 
 __all__ = ["Emulator", "is_loopback"]
 
@@ -80,6 +84,8 @@ class Emulator:
         self._port = int(sock.getsockname()[1])
         with self._store.lock:
             self._store.base_url = self.base_url
+            clock = self._store.clock
+            clock.zero = clock.now()  # the emulator's clock (outages, request log) starts here
         app = FaultMiddleware(create_app(self._store), self._store)
         config = uvicorn.Config(
             app,
@@ -164,7 +170,7 @@ class Emulator:
             return self._store.snapshot()
 
     def reset_stats(self) -> None:
-        """Zero all counters (tasks stay; live counts reflect them)."""
+        """Zero all counters and empty the request log (tasks stay; live counts reflect them)."""
         with self._store.lock:
             self._store.reset_stats()
 
@@ -177,6 +183,49 @@ class Emulator:
     def faults(self) -> Faults:
         """The faults in force."""
         return self._store.faults
+
+    def now(self) -> float:
+        """Seconds on the emulator's clock: 0 when it started serving."""
+        with self._store.lock:
+            return self._store.clock.elapsed(self._store.clock.now())
+
+    def requests(self) -> list[RequestRecord]:
+        """The latest requests it saw (``config.request_log_size`` of them), oldest first.
+
+        Every request but ``stats.json``: arrival time on the emulator's clock, method, path,
+        query, status sent (``None``: dropped) and the fault that shaped it, if any.
+        """
+        with self._store.lock:
+            return self._store.requests.records()
+
+    def task_timings(self, *, include_archived: bool = True) -> list[TaskTiming]:
+        """Every task's submit, start and finish instants on the emulator's clock, by id."""
+        with self._store.lock:
+            self._store.advance()
+            zero = self._store.clock.zero
+            tasks = self._store.all_tasks(include_archived=include_archived)
+            return [task_timing(task, zero) for task in tasks]
+
+    def outage(self, mode: OutageMode = "503") -> OutageHandle:
+        """Take the whole site down now, until :meth:`end_outage` (or the ``with`` block ends).
+
+        ``"503"``: every request (API, result files, ``data.txt``, token log-in) gets Apache's
+        HTML 503 page; ``"drop"``: every connection is dropped without an answer. Nothing
+        behind the front end changes meanwhile; the runner keeps running tasks. Overrides the
+        configured ``outages`` while on. Counted in ``stats()["faults"]`` as ``outage_503`` /
+        ``outage_drop`` and in :meth:`requests`.
+        """
+        if mode not in ("503", "drop"):
+            msg = f"an outage's mode is '503' or 'drop', got {mode!r}"
+            raise ValueError(msg)
+        with self._store.lock:
+            self._store.outage.manual = mode
+        return OutageHandle(self, mode)
+
+    def end_outage(self) -> None:
+        """End an outage started by :meth:`outage` (configured windows still apply)."""
+        with self._store.lock:
+            self._store.outage.manual = None
 
     def tasks(self, *, include_archived: bool = False) -> list[dict[str, JsonValue]]:
         """Every user's tasks as the owner sees them, by id; archived ones get ``"archived"``."""
@@ -191,12 +240,15 @@ class Emulator:
             return result
 
     def wait_until_idle(self, timeout: float = 10.0) -> None:
-        """Block until no task is queued or running (raise ``TimeoutError`` after ``timeout``)."""
+        """Block until no task is queued or running (raise ``TimeoutError`` after ``timeout``).
+
+        The background users' endless load does not count.
+        """
         deadline = time.monotonic() + timeout
         while True:
             with self._store.lock:
                 self._store.advance()
-                waiting, running = self._store.runner.counts()
+                waiting, running = self._store.runner.counts(include_background=False)
             if waiting == 0 and running == 0:
                 return
             if time.monotonic() > deadline:

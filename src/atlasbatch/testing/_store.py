@@ -15,9 +15,12 @@ import threading
 from collections.abc import Sequence
 
 from ._clock import Clock
-from ._config import EmulatorConfig, Faults
+from ._config import EmulatorConfig
+from ._fault_settings import Faults
 from ._fields import FieldValue, JsonValue
 from ._lightcurve import Job, render_result
+from ._outage import OutageSwitch
+from ._requestlog import RequestLog
 from ._runner import Runner
 from ._stats import EmulatorStats, Stats, TaskStateCounts
 from ._tasks import DEFAULT_FIELDS, Task, User, serialize_task
@@ -47,14 +50,24 @@ class Store:
         self._live_by_user: dict[int, dict[int, Task]] = {}
         self._next_task_id = 1
         self.runner = Runner(
-            config, self.clock, self.stats, lookup=self._tasks.get, purge=self._purge
+            config,
+            self.clock,
+            self.stats,
+            lookup=self._tasks.get,
+            purge=self._purge,
+            spawn=self._spawn_background,
         )
+        self.outage = OutageSwitch(config.outages)
+        self.requests = RequestLog(config.request_log_size)
         self._throttles = {
             "write": SlidingWindowThrottle(config.write),
             "read": SlidingWindowThrottle(config.read),
         }
         self._fault_rng = random.Random(config.seed + 2)
         self.default_user = self.add_user(config.username, config.password, token=config.token)
+        for number in range(1, config.background_users + 1):
+            user = self.add_user(f"background-{number}", secrets.token_hex(8), background=True)
+            self.runner.keep_busy(user)
 
     # -- time and faults --------------------------------------------------------------------
 
@@ -80,7 +93,13 @@ class Store:
     # -- users ------------------------------------------------------------------------------
 
     def add_user(
-        self, username: str, password: str, *, token: str | None = None, is_staff: bool = False
+        self,
+        username: str,
+        password: str,
+        *,
+        token: str | None = None,
+        is_staff: bool = False,
+        background: bool = False,
     ) -> User:
         """Create an account and its API token."""
         if any(user.username == username for user in self._users_by_id.values()):
@@ -90,7 +109,8 @@ class Store:
         if token in self._users_by_token:
             msg = "that token already belongs to another user"
             raise ValueError(msg)
-        user = User(len(self._users_by_id) + 1, username, password, token, is_staff=is_staff)
+        user_id = len(self._users_by_id) + 1
+        user = User(user_id, username, password, token, is_staff=is_staff, background=background)
         self._users_by_id[user.id] = user
         self._users_by_token[token] = user
         self._live_by_user[user.id] = {}
@@ -131,23 +151,40 @@ class Store:
 
     def create(self, user: User, rows: Sequence[dict[str, FieldValue]], now: float) -> list[Task]:
         """Save validated rows as new tasks (one shared timestamp) and queue them."""
-        timestamp = self.clock.epoch_seconds(now)
         queued_before = self.unstarted_count(user)
         created = []
         for index, row in enumerate(rows):
             fields = DEFAULT_FIELDS | row
             if "mjd_min" not in row:
                 fields["mjd_min"] = self.mjd_min_default(now)
-            task = Task(self._next_task_id, user, fields, timestamp, queued_before + index)
-            self._next_task_id += 1
-            self._tasks[task.id] = task
-            self._live_by_user[user.id][task.id] = task
+            task = self._new_task(user, fields, now, queued_before + index)
             self.runner.enqueue(task)
             created.append(task)
         self.stats.tasks_created += len(created)
         user.version += 1
         self.runner.advance(now)
         return created
+
+    def _new_task(
+        self, user: User, fields: dict[str, FieldValue], now: float, queued_before: int
+    ) -> Task:
+        timestamp = self.clock.epoch_seconds(now)
+        task = Task(self._next_task_id, user, fields, timestamp, queued_before, submitted_at=now)
+        self._next_task_id += 1
+        self._tasks[task.id] = task
+        self._live_by_user[user.id][task.id] = task
+        return task
+
+    def _spawn_background(self, user: User) -> Task:
+        """The next task of a background user (a target of its own, at the runner's time)."""
+        now = self.runner.time
+        target: dict[str, FieldValue] = {
+            "ra": float(self._next_task_id % 360),
+            "dec": 0.0,
+            "mjd_min": self.mjd_min_default(now),
+        }
+        fields = DEFAULT_FIELDS | target
+        return self._new_task(user, fields, now, self.unstarted_count(user))
 
     def get(self, task_id: int) -> Task | None:
         """Any stored task, archived ones included (not hard-deleted ones)."""
@@ -176,7 +213,8 @@ class Store:
         task = self._tasks.pop(task_id, None)
         if task is not None:
             self._live_by_user[task.user.id].pop(task_id, None)
-            self.stats.tasks_purged += 1
+            if not task.user.background:
+                self.stats.tasks_purged += 1
             task.touch()
 
     def user_tasks(self, user: User, *, started: bool | None = None) -> list[Task]:
@@ -207,23 +245,29 @@ class Store:
     # -- inspection -------------------------------------------------------------------------
 
     def all_tasks(self, *, include_archived: bool = False) -> list[Task]:
-        """Every stored task in id order."""
-        return [t for t in self._tasks.values() if include_archived or not t.archived]
+        """Every stored task in id order (the background users' load left out)."""
+        return [
+            t
+            for t in self._tasks.values()
+            if (include_archived or not t.archived) and not t.user.background
+        ]
 
     def snapshot(self) -> EmulatorStats:
         """The stats document (``/_emulator/stats.json``)."""
         by_state: TaskStateCounts = {"queued": 0, "running": 0, "finished": 0}
         live = 0
-        for tasks in self._live_by_user.values():
+        for user_id, tasks in self._live_by_user.items():
+            if self._users_by_id[user_id].background:
+                continue
             live += len(tasks)
             for task in tasks.values():
                 by_state[task.state] += 1
-        return self.stats.snapshot(
-            tasks_live=live, tasks_by_state=by_state, users=len(self._users_by_id)
-        )
+        users = sum(1 for user in self._users_by_id.values() if not user.background)
+        return self.stats.snapshot(tasks_live=live, tasks_by_state=by_state, users=users)
 
     def reset_stats(self) -> None:
         """Zero the counters (live task counts are state, not counters, and stay)."""
         fresh = Stats()
         for name in Stats.__slots__:
             setattr(self.stats, name, getattr(fresh, name))
+        self.requests.clear()

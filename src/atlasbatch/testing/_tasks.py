@@ -10,7 +10,15 @@ from ._clock import format_timestamp
 from ._fields import FieldValue, JsonValue
 from ._lightcurve import Job
 
-__all__ = ["DEFAULT_FIELDS", "Task", "TaskState", "User", "serialize_task"]
+__all__ = [
+    "DEFAULT_FIELDS",
+    "Task",
+    "TaskState",
+    "TaskTiming",
+    "User",
+    "serialize_task",
+    "task_timing",
+]
 
 TaskState = Literal["queued", "running", "finished"]
 
@@ -40,6 +48,8 @@ class User:
     password: str
     token: str
     is_staff: bool = False
+    background: bool = False
+    """One of the ``background_users``: its tasks are load, listed nowhere and never counted."""
     version: int = 0
     """Bumped whenever any of this user's tasks changes; part of the list ETag."""
 
@@ -54,6 +64,8 @@ class Task:
     timestamp: int
     userqueuedtasks_on_submit: int
     state: TaskState = "queued"
+    submitted_at: float = 0.0
+    """Monotonic seconds of the POST (``timestamp`` is the same instant, truncated, in UTC)."""
     started_at: float | None = None
     starttimestamp: int | None = None
     run_until: float | None = None
@@ -74,6 +86,41 @@ class Task:
     def touch(self) -> None:
         """Record a change visible in the owner's task list (invalidates their ETags)."""
         self.user.version += 1
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTiming:
+    """When a task was submitted, started and finished, on the emulator's clock (seconds).
+
+    The API's timestamps are truncated to whole seconds; these are exact, on the same clock
+    as :meth:`Emulator.requests` and :meth:`Emulator.now`. ``started_at`` is the start of
+    the latest attempt (``None``: never started); ``finished_at`` is ``None`` until it ends.
+    """
+
+    id: int
+    username: str
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempt_count: int
+    state: TaskState
+    archived: bool
+
+
+def task_timing(task: Task, zero: float) -> TaskTiming:
+    """The timing record of ``task``, with monotonic instants shifted so ``zero`` reads 0."""
+    started = None if task.started_at is None else task.started_at - zero
+    finished = None if task.finished_at is None else task.finished_at - zero
+    return TaskTiming(
+        id=task.id,
+        username=task.user.username,
+        submitted_at=task.submitted_at - zero,
+        started_at=started,
+        finished_at=finished,
+        attempt_count=task.attempt_count,
+        state=task.state,
+        archived=task.archived,
+    )
 
 
 def _seconds_between(start: int | None, end: int | None) -> float | None:

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from ._config import Rate
+from ._rates import Rate
 
 __all__ = ["SlidingWindowThrottle", "ThrottleDecision", "throttled_detail"]
 

@@ -4,9 +4,14 @@ Registered for this project through ``addopts = "-p atlasbatch.testing.pytest_pl
 other projects can add ``pytest_plugins = ["atlasbatch.testing.pytest_plugin"]``.
 
 * ``atlas_emulator``: a started :class:`~atlasbatch.testing.Emulator` with the default
-  configuration except ``task_seconds=0.05``; stopped after the test.
+  configuration except :data:`TEST_DEFAULTS`; stopped after the test.
 * ``atlas_emulator_factory``: ``factory(**config_overrides) -> Emulator``, started, from the same
-  test defaults (``task_seconds=0.05``) plus the overrides; all stopped after the test.
+  :data:`TEST_DEFAULTS` plus the overrides; all stopped after the test.
+
+The test defaults keep the real rates but run 0.05 s tasks on a runner that reacts at once
+(:data:`~atlasbatch.testing.TEST_TIMING`: no idle or busy poll, no gap between one user's
+tasks, no cancel check): tests stay fast, and a test of the runner's timing passes its own
+``runner_idle_poll`` & co.
 """
 
 from __future__ import annotations
@@ -21,8 +26,15 @@ if TYPE_CHECKING:
 
 __all__ = ["TEST_DEFAULTS", "atlas_emulator", "atlas_emulator_factory"]
 
-TEST_DEFAULTS: dict[str, Any] = {"task_seconds": 0.05}
-"""Configuration overrides every fixture-made emulator starts from."""
+TEST_DEFAULTS: dict[str, Any] = {
+    "task_seconds": 0.05,
+    "runner_idle_poll": 0.0,
+    "runner_busy_poll": 0.0,
+    "user_gap": 0.0,
+    "cancel_check": 0.0,
+}
+"""Configuration overrides every fixture-made emulator starts from (``TEST_TIMING`` spelled
+out, so that loading the plugin imports nothing heavy)."""
 
 
 def _make(overrides: dict[str, Any]) -> Emulator:
@@ -34,7 +46,7 @@ def _make(overrides: dict[str, Any]) -> Emulator:
 
 @pytest.fixture
 def atlas_emulator() -> Iterator[Emulator]:
-    """A running emulator (default config, ``task_seconds=0.05``)."""
+    """A running emulator (default config with :data:`TEST_DEFAULTS`)."""
     emulator = _make({})
     try:
         yield emulator
