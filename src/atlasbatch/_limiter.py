@@ -14,9 +14,9 @@ seconds, bounded by the window (DRF never asks for more, and a broken header mus
 a week-long run). A 429 our own count cannot explain means someone else spends the same
 budget (another script of the same user, a browser tab): the limit shrinks to what the
 server evidently allowed us. 429s that arrive together (requests in flight at the same
-time) are one event and shrink the limit once. Each quiet window after the last 429 doubles
-the limit again (by at least a quarter of the rate), so the budget is whole again at most
-four windows after the other program stops. A probe made too early costs one 429 event:
+time) are one event and shrink the limit once. Each quiet window after the gate reopens
+doubles the limit again (by at least a quarter of the rate), so the budget is whole again
+about four windows after the other program stops. A probe made too early costs one 429 event:
 no more refused requests than were in flight together.
 
 Waiters are served by priority (submissions before reads before deletes), FIFO within one.
@@ -50,7 +50,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 _FLOOR = 1  # never mirror fewer than one request per window, or we could never probe again
 _SHORT_WAIT = 5.0  # the gate, before jitter, when a 429 says nothing usable about the wait
-_STEPS_TO_FULL = 4  # quiet windows after which any shrunk limit is whole again
+_STEPS_TO_FULL = 4  # growth is at least 1/4 of the rate per quiet window
 _MAX_BACKOFF = 16  # doublings of the gate; the window bounds it long before
 
 
@@ -101,7 +101,8 @@ class SlidingWindow:
         self._span = rate.seconds + margin
         # 429s this close after the first one of an event belong to it (DRF's unit is 1 s)
         self._together = min(1.0, 0.1 * self._span)
-        # recovery doubles, but by at least a quarter of the rate: full in <= 4 quiet windows
+        # recovery doubles, but by at least a quarter of the rate: from 1 (or anything) to
+        # full takes at most 3 quiet windows, +1 for the gate: whole within 4 windows
         self._min_step = math.ceil(rate.requests / _STEPS_TO_FULL)
         self._clock = clock
         self._sleep = sleep
@@ -111,8 +112,8 @@ class SlidingWindow:
         self._seq = itertools.count()
         self._gate_until = -math.inf
         self._event_start = -math.inf  # the first 429 of the latest throttle event
-        self._base_limit = rate.requests  # the limit as of the last 429 ...
-        self._quiet_since = -math.inf  # ... which doubles per quiet window since then
+        self._base_limit = rate.requests  # the limit the last 429 left ...
+        self._quiet_since = -math.inf  # ... growing per quiet window after this (gate open)
         self._shrunk = False
         self._accepted = 0  # answers that were not 429s
         self._accepted_at_event = -1  # ... as of the latest event's first 429
@@ -166,7 +167,7 @@ class SlidingWindow:
 
         The server does not count a refused request, so its stamp is dropped. The first 429
         of an event may shrink the limit (see :meth:`_new_event`); every 429 restarts the
-        quiet time that recovery counts.
+        quiet time that recovery counts from when the gate reopens.
         """
         now = self._clock()
         self.throttled += 1
@@ -176,8 +177,9 @@ class SlidingWindow:
         limit = self._limit_at(now)
         if not self._same_event(permit, now):
             limit = self._new_event(now, limit)
-        self._base_limit, self._quiet_since = limit, now
         self._gate_until = max(self._gate_until, now + self._bounded_wait(retry_after))
+        # a window is quiet only if we could send in it: count from when the gate reopens
+        self._base_limit, self._quiet_since = limit, self._gate_until
         self._wake_head()
         return self._gate_until - now
 
@@ -204,10 +206,11 @@ class SlidingWindow:
             return limit
         log.log(
             logging.INFO if self._shrunk else logging.WARNING,
-            "another program using this account sent %d %s requests in the last %g s; "
+            "another program using this account sent %d %s request%s in the last %g s; "
             "slowing down to %d per window",
-            max(self.rate.requests - ours, 1),
+            self.rate.requests - ours,
             self.name,
+            "" if self.rate.requests - ours == 1 else "s",
             self.rate.seconds,
             shrunk,
         )
@@ -218,17 +221,19 @@ class SlidingWindow:
         """The server's wait (a short jittered one when it gave none), within (0, window].
 
         Doubled per fruitless event in a row: while another program takes every slot that
-        frees, DRF keeps saying "1 second" and each probe would be one more 429.
+        frees, DRF keeps saying "1 second" and each probe would be one more 429. The backoff
+        stops at half a window, so a probe notices soon enough when the other one stops.
         """
         if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
             # jitter: several clients told nothing must not all come back at once
             wait = min(self._span, _SHORT_WAIT) * random.uniform(0.5, 1.0)
         else:  # DRF asks for 1 <= N <= window seconds; a 0 must not become a tight loop
             wait = max(retry_after, min(1.0, self._span))
-        return min(wait * 2.0 ** min(self._fruitless, _MAX_BACKOFF), self._span)
+        backoff = min(wait * 2.0 ** min(self._fruitless, _MAX_BACKOFF), self._span / 2)
+        return min(max(wait, backoff), self._span)
 
     def _limit_at(self, now: float) -> int:
-        """The shrunk limit, grown once per whole quiet window since the last 429."""
+        """The shrunk limit, grown once per whole quiet window since the gate reopened."""
         full = self.rate.requests
         limit = self._base_limit
         if limit >= full:
