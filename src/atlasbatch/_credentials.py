@@ -110,7 +110,9 @@ def legacy_token_path() -> Path:
 def server_key(base_url: str) -> str:
     """A server's base URL as stored: scheme and host lower-cased, default port and
     trailing slash dropped, so that spellings of one server share one token."""
-    return str(httpx.URL(base_url.strip().rstrip("/") + "/")).rstrip("/")
+    once = str(httpx.URL(base_url.strip()))
+    # Parsed twice: httpx drops a default port (HTTPS://host:443) only for a lower-case scheme.
+    return str(httpx.URL(once)).rstrip("/")
 
 
 def _read_text(path: Path, *, what: str) -> str:
