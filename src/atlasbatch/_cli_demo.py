@@ -123,12 +123,12 @@ def run_demo(args: argparse.Namespace) -> int:
     targets_copy = _copy_targets(args, out_dir)
     targets = read_targets(targets_copy)
     config = EmulatorConfig(
-        task_seconds=args.task_seconds,
+        task_seconds=60.0,  # the real server's; its runner's pauses shrink alike (rates apart)
         user_slots=1,
         write_rate=DEMO_WRITE_RATE,
         read_rate=DEMO_READ_RATE,
         observations_per_day=DEMO_OBSERVATIONS_PER_DAY,
-    )
+    ).scaled(args.task_seconds / 60.0, rates=False)
     live = {"auto": None, "live": True, "plain": False}[args.progress]
     console = Console()
     started = time.monotonic()
