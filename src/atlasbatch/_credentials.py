@@ -9,7 +9,7 @@ header value" error quotes the header, token and all.
 base URL → token) in the config folder (``$ATLASBATCH_CONFIG_DIR``, else platformdirs),
 created 0600. A stored token is used only for the server it came from: a token obtained
 from a test server (the emulator on 127.0.0.1) is never sent to production, nor the other
-way round. Versions before 0.2 stored a bare token in the plain-text file ``token``; such a
+way round. Earlier versions stored a bare token in the plain-text file ``token``; such a
 file is still read, as the token for the production server, and is folded into
 ``tokens.json`` (then removed) at the next ``login``.
 
