@@ -11,19 +11,18 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from atlasbatch._target_file import Floats, TargetTable, show
+from atlasbatch._coords import Floats, show
 from atlasbatch._target_rows import ParsedRows, Window
 
-__all__ = ["DUPLICATE_RADIUS_ARCSEC", "check_names", "representatives"]
+__all__ = ["DUPLICATE_RADIUS_ARCSEC", "check_names", "duplicates"]
 
 DUPLICATE_RADIUS_ARCSEC: Final = 1.0
 # Unit vectors of points 1" apart are _CHORD apart; grid cells are a hair larger so float
 # rounding can never put a close pair two cells apart.
 _CHORD: Final = 2 * math.sin(math.radians(DUPLICATE_RADIUS_ARCSEC / 3600) / 2)
 _CELL: Final = _CHORD * 1.001
-_OFFSETS: Final = [
-    (dx << 42) + (dy << 21) + dz for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)
-]
+_PLANES: Final = [(dx << 42) + (dy << 21) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+_OFFSETS: Final = [plane + dz for plane in _PLANES for dz in (-1, 0, 1)]
 
 
 def _unit_vectors(ra: Floats, dec: Floats) -> Floats:
@@ -43,11 +42,14 @@ def _same_query(rows: ParsedRows, i: int, j: int) -> bool:
     return _close(*_unit_vectors(rows.ra[[i, j]], rows.dec[[i, j]]).tolist())
 
 
-def check_names(t: TargetTable, rows: ParsedRows) -> dict[int, int]:
+def check_names(rows: ParsedRows) -> dict[int, int]:
     """Flag a name reused for a different query: outputs are keyed by name.
 
     Returns row -> the earlier row of the same name asking the same question.
     """
+    t = rows.table
+    if len(set(rows.names)) == len(rows.names):
+        return {}  # the common case: every name is new, nothing to compare
     owner: dict[str, int] = {}
     same: dict[int, int] = {}
     for i, name in enumerate(rows.names):
@@ -67,22 +69,25 @@ def check_names(t: TargetTable, rows: ParsedRows) -> dict[int, int]:
 def _crowded(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     """True where another point lies in the same or a neighbouring cell (vectorized)."""
     order = np.argsort(codes)
-    cells, counts = np.unique(codes, return_counts=True)
+    ordered = codes[order]  # sorted needles: searchsorted walks memory in order
     total = np.zeros(len(codes), dtype=np.int64)
-    for offset in _OFFSETS:
-        wanted = codes[order] + offset  # sorted needles: searchsorted walks memory in order
-        at = np.minimum(np.searchsorted(cells, wanted), len(cells) - 1)
-        total[order] += np.where(cells[at] == wanted, counts[at], 0)
-    return total > 1  # each point counts itself once
+    for offset in _PLANES:
+        # the cubes at dz = -1, 0, +1 have consecutive codes (a z index never nears its
+        # field's ends: |z| <= 1 is under 2**18 cells), so one range covers all three
+        low = np.searchsorted(ordered, ordered + (offset - 1), side="left")
+        total += np.searchsorted(ordered, ordered + (offset + 1), side="right") - low
+    crowded = np.empty(len(codes), dtype=bool)
+    crowded[order] = total > 1  # each point counts itself once
+    return crowded
 
 
-def representatives(
-    valid: list[int], rows: ParsedRows, *, same_name: dict[int, int]
-) -> dict[int, int]:
-    """Map each valid row to the first row asking the same question (itself if none).
+def duplicates(valid: list[int], rows: ParsedRows, *, same_name: dict[int, int]) -> dict[int, int]:
+    """Map each valid row that asks an earlier row's question to the first row asking it.
 
     Rows are compared with representatives only, so a chain of near neighbours never merges
-    points more than 1" apart; a row repeating an earlier name follows that row.
+    points more than 1" apart; a row repeating an earlier name follows that row. Only rows
+    that may have a twin are visited: those with a name used before, an mpc_name, or another
+    point in reach.
     """
     mpc, windows = rows.mpc, rows.windows
     pos = [i for i in valid if mpc[i] is None]
@@ -92,18 +97,20 @@ def representatives(
     keys = np.floor(xyz / _CELL).astype(np.int64) + (1 << 20)
     codes = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
     where = {pos[k]: k for k in np.flatnonzero(_crowded(codes)).tolist()} if pos else {}
-    rep: dict[int, int] = {}
+    named = {i for i in valid if mpc[i] is not None}
+    first: dict[int, int] = {}
     grid: dict[tuple[Window, int], list[int]] = {}
     by_mpc: dict[tuple[str, Window], int] = {}
-    for i in valid:
-        name, k = mpc[i], where.get(i)
+    for i in sorted(same_name.keys() | where.keys() | named):
+        name = mpc[i]
         if i in same_name:
-            rep[i] = rep[same_name[i]]
+            j = same_name[i]
+            first[i] = first.get(j, j)
         elif name is not None:
-            rep[i] = by_mpc.setdefault((name, windows[i]), i)
-        elif k is None:
-            rep[i] = i  # nothing within reach: the common case needs no grid
+            if (j := by_mpc.setdefault((name, windows[i]), i)) != i:
+                first[i] = j
         else:
+            k = where[i]
             code, here = int(codes[k]), xyz[k].tolist()
             near = [
                 r
@@ -111,7 +118,8 @@ def representatives(
                 for r in grid.get((windows[i], code + off), ())
                 if _close(xyz[r].tolist(), here)
             ]
-            rep[i] = pos[min(near)] if near else i
-            if not near:
+            if near:
+                first[i] = pos[min(near)]
+            else:
                 grid.setdefault((windows[i], code), []).append(k)
-    return rep
+    return first

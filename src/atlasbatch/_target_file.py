@@ -6,6 +6,10 @@ quoted field spanning several lines is a row problem: target lists never need on
 unbalanced quote would otherwise swallow the rest of the file silently. Whatever makes the
 whole file unusable (encoding, binary formats, missing columns, no rows) raises
 :class:`InputError` here.
+
+The bottom of the target-parsing stack with ``_coords``: it knows nothing of what cells mean
+beyond which column is which. A file without quotes whose rows are all as wide as its header
+is split by Arrow in one call; any other goes through :mod:`csv` row by row.
 """
 
 from __future__ import annotations
@@ -16,30 +20,20 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from atlasbatch._exceptions import InputError, RowProblem
 
-__all__ = [
-    "ALIASES",
-    "Floats",
-    "TargetTable",
-    "is_nan_text",
-    "load_table",
-    "parse_numbers",
-    "resolve_columns",
-    "show",
-]
-
-Floats = npt.NDArray[np.float64]
+__all__ = ["ALIASES", "TargetTable", "load_table"]
 
 # Header spellings after strip, lower case and spaces/hyphens -> "_". The first alias is
 # canonical: when it is present, the other aliases of that field pass through untouched.
@@ -63,14 +57,19 @@ _BINARY: Final = {
 
 @dataclass(slots=True)
 class TargetTable:
-    """Raw cells (column-major) and the problems found so far, keyed by row index."""
+    """Raw cells (column-major) and the problems found so far, keyed by row index.
+
+    ``index`` maps each canonical field present (``ALIASES``) to its column, ``extras``
+    lists the other (pass-through) columns.
+    """
 
     source: str
     headers: list[str]
     lines: list[int]
     columns: list[list[str]]
     problems: dict[int, list[RowProblem]] = field(default_factory=dict)
-    index: dict[str, int] = field(default_factory=dict)  # canonical field -> column
+    index: dict[str, int] = field(default_factory=dict)
+    extras: list[int] = field(default_factory=list)
 
     def problem(self, row: int, name: str, message: str) -> None:
         """Record a problem of ``row`` under the file's own spelling of column ``name``."""
@@ -80,38 +79,25 @@ class TargetTable:
     def cells(self, name: str) -> list[str]:
         """The stripped cells of canonical field ``name`` (all blank if it has no column)."""
         k = self.index.get(name)
-        return [s.strip() for s in self.columns[k]] if k is not None else [""] * len(self.lines)
-
-
-# --- cells --------------------------------------------------------------------------------
-
-
-def show(text: str) -> str:
-    """A cell as quoted in a message, cut short so one huge cell cannot flood the error."""
-    return repr(text if len(text) <= 40 else text[:40] + "…")
-
-
-def parse_numbers(texts: Sequence[str]) -> Floats:
-    """Vectorized decimal parsing: NaN where a cell is blank or not a plain number."""
-    series = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
-    return series.to_numpy(dtype=np.float64, copy=True)
-
-
-def is_nan_text(text: str) -> bool:
-    """True for a cell spelling NaN (which parses as a number but is never a value)."""
-    return text.lower().lstrip("+-") == "nan"
+        return list(map(str.strip, self.columns[k])) if k is not None else [""] * len(self.lines)
 
 
 # --- reading ------------------------------------------------------------------------------
 
 
 def load_table(source: object) -> TargetTable:
-    """The cells of a CSV/TSV path, a DataFrame or an iterable of records."""
+    """The cells of a CSV/TSV path, a DataFrame or an iterable of records, columns resolved."""
+    table = _load(source)
+    _resolve_columns(table)
+    return table
+
+
+def _load(source: object) -> TargetTable:
     if isinstance(source, str | os.PathLike):
         return _read_file(Path(source))
     if isinstance(source, pd.DataFrame):
         headers = [str(c) for c in source.columns]
-        cells = [[_text(v) for v in source.iloc[:, k].tolist()] for k in range(len(headers))]
+        cells = [_texts(source.iloc[:, k]) for k in range(len(headers))]
         return _table("DataFrame", headers, cells, list(range(2, len(source) + 2)))
     if isinstance(source, bytes | bytearray | Mapping) or not isinstance(source, Iterable):
         raise InputError(
@@ -126,6 +112,14 @@ def load_table(source: object) -> TargetTable:
     headers = list(dict.fromkeys(key for r in records for key in r))
     cells = [[_text(r.get(h)) for r in records] for h in headers]
     return _table("records", headers, cells, list(range(2, len(records) + 2)))
+
+
+def _texts(column: pd.Series[Any]) -> list[str]:
+    """A DataFrame column as text, cell by cell as :func:`_text` would, floats in one go."""
+    values = column.tolist()
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":  # not nullable Float64
+        return ["" if math.isnan(v) else repr(v) for v in values]
+    return [_text(v) for v in values]
 
 
 def _text(value: object) -> str:
@@ -177,6 +171,38 @@ def _decode(data: bytes, source: str) -> str:
 
 
 def _split(text: str, delimiter: str, source: str) -> TargetTable:
+    if (plain := _split_plain(text, delimiter)) is None:
+        return _split_csv(text, delimiter, source)
+    return _table(source, *plain)
+
+
+def _split_plain(text: str, delimiter: str) -> tuple[list[str], list[list[str]], list[int]] | None:
+    """Header, columns and line numbers of a file csv would just split at every delimiter.
+
+    That is a file with a header, no quotes, rows all as wide as the header and no field
+    over csv's size limit; for any other, None: csv splits it and words the problems.
+    """
+    if '"' in text:
+        return None
+    # csv (via io.StringIO(newline="")) ends a line at "\r\n", "\r" or "\n"; str.splitlines
+    # would also split at "\v", "\f", "\x1c"…, which csv keeps inside a field.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if max(map(len, lines)) > csv.field_size_limit():
+        return None
+    # blank lines and the all-empty rows spreadsheets append
+    used = [n for n, line in enumerate(lines, start=1) if line.replace(delimiter, "").strip()]
+    if not used:
+        return None
+    header = lines[used[0] - 1].split(delimiter)
+    rows = pa.array([lines[n - 1] for n in used[1:]], type=pa.large_string())
+    fields = pc.split_pattern(rows, pattern=delimiter)
+    if pc.any(pc.not_equal(pc.list_value_length(fields), len(header))).as_py():
+        return None
+    columns = [pc.list_element(fields, k).to_pylist() for k in range(len(header))]
+    return header, columns, used[1:]
+
+
+def _split_csv(text: str, delimiter: str, source: str) -> TargetTable:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] = []
     rows: list[list[str]] = []
@@ -206,7 +232,7 @@ def _split(text: str, delimiter: str, source: str) -> TargetTable:
         raise InputError(f"{source}: line {reader.line_num}: {exc}") from None
     if not header:
         raise InputError(f"{source}: the file is empty; it needs a header such as 'name,ra,dec'")
-    table = _table(source, header, [list(c) for c in zip(*rows, strict=True)], lines)
+    table = _table(source, header, [[r[k] for r in rows] for k in range(len(header))], lines)
     for row, message in odd:
         table.problem(row, "(row)", message)
     return table
@@ -226,8 +252,8 @@ def _table(
 # --- columns ------------------------------------------------------------------------------
 
 
-def resolve_columns(t: TargetTable) -> list[int]:
-    """Find the known columns (structural problems raise); returns the pass-through ones."""
+def _resolve_columns(t: TargetTable) -> None:
+    """Find the known columns and the pass-through ones; structural problems raise."""
     normal = [re.sub(r"[\s\-]+", "_", h.lower()) for h in t.headers]
     for name, aliases in ALIASES.items():
         present = [k for k, h in enumerate(normal) if h in aliases]
@@ -250,4 +276,4 @@ def resolve_columns(t: TargetTable) -> list[int]:
             f"{t.source}: no coordinate columns: need ra and dec (or mpc_name); "
             f"the columns are {t.headers}{hint}"
         )
-    return [k for k in range(len(t.headers)) if k not in t.index.values()]
+    t.extras = [k for k in range(len(t.headers)) if k not in t.index.values()]

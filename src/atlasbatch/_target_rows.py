@@ -1,7 +1,9 @@
-"""The cells of a target table parsed into what each row asks: name, position, MJD window.
+"""A target list parsed into what each row asks: name, position and MJD window.
 
-Every bad cell is recorded as a problem of its row on the table (never raised), so one
-error can list every problem of the file.
+:func:`parse_rows` loads the table (``_target_file``) and parses its columns whole
+(``_coords``); Python loops only over the rows that have something to say. Every bad cell is
+recorded as a problem of its row on the table (never raised), so one error can list every
+problem of the file, each row's in the order name, position, window.
 """
 
 from __future__ import annotations
@@ -13,19 +15,12 @@ from datetime import date
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
-from atlasbatch._coords import parse_angles
-from atlasbatch._target_file import Floats, TargetTable, is_nan_text, parse_numbers, show
+from atlasbatch._coords import Floats, is_nan_text, parse_angles, parse_numbers, show
+from atlasbatch._target_file import TargetTable, load_table
 
-__all__ = [
-    "MJD_HIGHEST",
-    "MJD_LOWEST",
-    "ParsedRows",
-    "Window",
-    "parse_names",
-    "parse_positions",
-    "parse_windows",
-]
+__all__ = ["MJD_HIGHEST", "MJD_LOWEST", "ParsedRows", "Window", "parse_rows"]
 
 Window = tuple[float | None, float | None, bool]
 
@@ -41,8 +36,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a line break would split a radeclis
 
 @dataclass(frozen=True, slots=True)
 class ParsedRows:
-    """Parsed values per row; meaningful only for rows without problems."""
+    """Parsed values per row of ``table``; meaningful only for rows without problems."""
 
+    table: TargetTable
     names: list[str]
     ra: Floats
     dec: Floats
@@ -50,18 +46,34 @@ class ParsedRows:
     windows: list[Window]
 
 
-def parse_names(t: TargetTable) -> list[str]:
+def parse_rows(
+    source: object, *, mjd_min: float | None, mjd_max: float | None, use_reduced: bool
+) -> ParsedRows:
+    """Load ``source`` and parse every row; ``mjd_*``/``use_reduced`` fill blank cells."""
+    t = load_table(source)
+    names = _names(t)  # the order of these calls is the order of a row's problems
+    ra, dec, mpc = _positions(t)
+    windows = _windows(t, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced)
+    return ParsedRows(t, names, ra, dec, mpc, windows)
+
+
+def _names(t: TargetTable) -> list[str]:
     """Each row's name; a blank one becomes ``line<N>``."""
     names = t.cells("name")
-    for i, name in enumerate(names):
-        if not name:
-            names[i] = f"line{t.lines[i]}"
-        elif _CONTROL.search(name):
-            t.problem(i, "name", f"name {show(name)} contains a control character")
+    if _CONTROL.search("".join(names)):  # one scan of all names; rows only if it finds one
+        for i, name in enumerate(names):
+            if _CONTROL.search(name):
+                t.problem(i, "name", f"name {show(name)} contains a control character")
+    for i in [i for i, name in enumerate(names) if not name]:
+        names[i] = f"line{t.lines[i]}"
     return names
 
 
 # --- positions ----------------------------------------------------------------------------
+
+
+def _filled(cells: list[str]) -> npt.NDArray[np.bool_]:
+    return np.fromiter(map(bool, cells), dtype=bool, count=len(cells))
 
 
 def _mpc_problem(name: str) -> str:
@@ -74,24 +86,29 @@ def _mpc_problem(name: str) -> str:
     return ""
 
 
-def parse_positions(t: TargetTable) -> tuple[Floats, Floats, list[str | None]]:
+def _positions(t: TargetTable) -> tuple[Floats, Floats, list[str | None]]:
     """RA and Dec in degrees (NaN where absent or bad) and the MPC name of each row."""
     ra_text, dec_text, mpc_text = t.cells("ra"), t.cells("dec"), t.cells("mpc_name")
     ra, ra_errors = parse_angles(ra_text, is_ra=True)
     dec, dec_errors = parse_angles(dec_text, is_ra=False)
+    has_ra, has_dec = _filled(ra_text), _filled(dec_text)
     mpc: list[str | None] = [None] * len(t.lines)
-    for i, name in enumerate(mpc_text):
-        has_ra, has_dec = bool(ra_text[i]), bool(dec_text[i])
-        if name and (has_ra or has_dec):
-            t.problem(i, "mpc_name", "give either mpc_name or ra/dec, not both")
-        elif name and (problem := _mpc_problem(name)):
-            t.problem(i, "mpc_name", problem)
-        elif name:
+    first: dict[int, tuple[str, str]] = {}  # row -> (column, message) of its row-level problem
+    for i, name in [(i, name) for i, name in enumerate(mpc_text) if name]:
+        if has_ra[i] or has_dec[i]:
+            first[i] = ("mpc_name", "give either mpc_name or ra/dec, not both")
+        elif problem := _mpc_problem(name):
+            first[i] = ("mpc_name", problem)
+        else:
             mpc[i] = name
-        elif has_ra != has_dec:
-            t.problem(i, "dec" if has_ra else "ra", f"{'Dec' if has_ra else 'RA'} is missing")
-        elif not has_ra:
-            t.problem(i, "ra" if "ra" in t.index else "mpc_name", "no ra/dec and no mpc_name")
+    unnamed = ~_filled(mpc_text)
+    for i in np.flatnonzero(unnamed & (has_ra != has_dec)).tolist():
+        first[i] = ("dec", "Dec is missing") if has_ra[i] else ("ra", "RA is missing")
+    nothing = ("ra" if "ra" in t.index else "mpc_name", "no ra/dec and no mpc_name")
+    first.update(dict.fromkeys(np.flatnonzero(unnamed & ~has_ra & ~has_dec).tolist(), nothing))
+    for i in sorted(first.keys() | ra_errors.keys() | dec_errors.keys()):
+        if i in first:
+            t.problem(i, *first[i])
         if i in ra_errors:
             t.problem(i, "ra", ra_errors[i])
         if i in dec_errors:
@@ -102,25 +119,30 @@ def parse_positions(t: TargetTable) -> tuple[Floats, Floats, list[str | None]]:
 # --- windows ------------------------------------------------------------------------------
 
 
+def _mjd_message(name: str, text: str, value: float) -> str:
+    """Why a cell that is no finite number is not an MJD."""
+    shown = show(text)
+    if np.isinf(value) or is_nan_text(text):
+        return f"{name} {shown} is not a finite number"
+    if m := re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)", text):
+        try:
+            mjd = (date(*map(int, m.groups())) - date(1858, 11, 17)).days
+            return f"{name} {shown} is a date, not an MJD: write {mjd} for its 0h UT"
+        except ValueError:  # not a real date: the plain message is right
+            pass
+    return f"{name} {shown} is not a number (an MJD such as 60000.5)"
+
+
 def _mjds(t: TargetTable, name: str) -> tuple[Floats, set[int]]:
     """Per-row MJDs (NaN where blank or bad) and the rows whose value is bad."""
+    if name not in t.index:
+        return np.full(len(t.lines), np.nan), set()
     texts, bad = t.cells(name), set[int]()
     values = parse_numbers(texts)
     for i in np.flatnonzero(~np.isfinite(values)).tolist():
-        if not texts[i]:
-            continue
-        text = show(texts[i])
-        bad.add(i)
-        message = f"{name} {text} is not a number (an MJD such as 60000.5)"
-        if np.isinf(values[i]) or is_nan_text(texts[i]):
-            message = f"{name} {text} is not a finite number"
-        elif m := re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)", texts[i]):
-            try:
-                mjd = (date(*map(int, m.groups())) - date(1858, 11, 17)).days
-                message = f"{name} {text} is a date, not an MJD: write {mjd} for its 0h UT"
-            except ValueError:  # not a real date: the plain message is right
-                pass
-        t.problem(i, name, message)
+        if texts[i]:
+            bad.add(i)
+            t.problem(i, name, _mjd_message(name, texts[i], float(values[i])))
     with np.errstate(invalid="ignore"):
         out = np.isfinite(values) & ((values < MJD_LOWEST) | (values > MJD_HIGHEST))
     for i in np.flatnonzero(out).tolist():
@@ -134,7 +156,26 @@ def _mjds(t: TargetTable, name: str) -> tuple[Floats, set[int]]:
     return values, bad
 
 
-def parse_windows(
+def _flags(t: TargetTable, default: bool) -> list[bool]:
+    """Each row's use_reduced; a blank cell takes ``default``."""
+    flags = [default] * len(t.lines)
+    if "use_reduced" not in t.index:
+        return flags
+    for i, text in enumerate(t.cells("use_reduced")):
+        if text and (flag := _BOOLS.get(text.lower())) is None:
+            t.problem(i, "use_reduced", f"use_reduced {show(text)} is not true/false/yes/no/1/0")
+        elif text:
+            flags[i] = bool(flag)
+    return flags
+
+
+def _optional(values: Floats) -> list[float | None]:
+    if np.isnan(values).all():
+        return [None] * len(values)
+    return [None if math.isnan(v) else v for v in values.tolist()]
+
+
+def _windows(
     t: TargetTable, *, mjd_min: float | None, mjd_max: float | None, use_reduced: bool
 ) -> list[Window]:
     """Each row's (mjd_min, mjd_max, use_reduced); blank cells take the given defaults."""
@@ -150,12 +191,8 @@ def parse_windows(
         else:
             origin = " (the mjd_min option)" if np.isnan(row_lo[i]) else ""
             t.problem(i, "mjd_max", f"mjd_max {b:.10g} is not after mjd_min {a:.10g}{origin}")
-    flags = [use_reduced] * len(t.lines)
-    for i, text in enumerate(t.cells("use_reduced")):
-        if text and (flag := _BOOLS.get(text.lower())) is None:
-            t.problem(i, "use_reduced", f"use_reduced {show(text)} is not true/false/yes/no/1/0")
-        elif text:
-            flags[i] = bool(flag)
-    mins = [None if math.isnan(v) else v for v in eff_lo.tolist()]
-    maxs = [None if math.isnan(v) else v for v in eff_hi.tolist()]
-    return list(zip(mins, maxs, flags, strict=True))
+    if not t.index.keys() & {"mjd_min", "mjd_max", "use_reduced"}:
+        lo, hi = (None if v is None else float(v) for v in (mjd_min, mjd_max))
+        return [(lo, hi, use_reduced)] * len(t.lines)  # one shared tuple: cheap
+    flags = _flags(t, use_reduced)
+    return list(zip(_optional(eff_lo), _optional(eff_hi), flags, strict=True))

@@ -1,34 +1,28 @@
 """Target lists in, validated :class:`Target` records out; pure, no network.
 
 Every row is checked before anything is sent and every problem of every row is collected,
-so one error lists them all by line and column. The steps live in their own modules:
-``_target_file`` (the source as text cells with line numbers, structural checks),
-``_target_rows`` with ``_coords`` (cells to names, positions and MJD windows) and
-``_dedupe`` (rows asking the same question); this module ties them together.
+so one error lists them all by line and column. One pass down a stack where each module
+calls only those below it: ``_target_rows`` parses the rows (``_target_file`` reads the
+source into text cells with line numbers, ``_coords`` turns whole columns into numbers),
+``_dedupe`` finds the rows asking the same question, and this module makes the targets.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from numbers import Real
 
 import pandas as pd
 
-from atlasbatch._dedupe import DUPLICATE_RADIUS_ARCSEC, check_names, representatives
+from atlasbatch._dedupe import DUPLICATE_RADIUS_ARCSEC, check_names, duplicates
 from atlasbatch._exceptions import InputError, RowProblem, TargetFileError
 from atlasbatch._models import Target
-from atlasbatch._target_file import TargetTable, load_table, resolve_columns
-from atlasbatch._target_rows import (
-    MJD_HIGHEST,
-    MJD_LOWEST,
-    ParsedRows,
-    parse_names,
-    parse_positions,
-    parse_windows,
-)
+from atlasbatch._target_rows import MJD_HIGHEST, MJD_LOWEST, ParsedRows, parse_rows
 
 __all__ = ["DUPLICATE_RADIUS_ARCSEC", "MJD_HIGHEST", "MJD_LOWEST", "TargetList", "read_targets"]
 
@@ -72,17 +66,13 @@ def read_targets(
     no coordinate columns, no rows) and bad options raise :class:`InputError`.
     """
     _check_options(mjd_min, mjd_max, use_reduced, keep_going)
-    t = load_table(source)
-    extras = resolve_columns(t)
-    # Each step records its problems on the table; a row's problems are listed in this order.
-    names, positions = parse_names(t), parse_positions(t)
-    windows = parse_windows(t, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced)
-    rows = ParsedRows(names, *positions, windows)
-    same_name = check_names(t, rows)
+    rows = parse_rows(source, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced)
+    same_name = check_names(rows)  # the last check: it needs to know which rows are bad
+    t = rows.table
     if t.problems and not keep_going:
         problems = [p for i in sorted(t.problems) for p in t.problems[i]]
         raise TargetFileError(problems, source=t.source)
-    return _target_list(t, rows, extras=extras, same_name=same_name)
+    return _target_list(rows, same_name=same_name)
 
 
 def _check_options(lo: object, hi: object, reduced: object, keep_going: object) -> None:
@@ -100,33 +90,65 @@ def _check_options(lo: object, hi: object, reduced: object, keep_going: object) 
             raise InputError(f"{label} must be True or False, not {flag!r}")
 
 
-def _target_list(
-    t: TargetTable, rows: ParsedRows, *, extras: list[int], same_name: dict[int, int]
-) -> TargetList:
+def _target_list(rows: ParsedRows, *, same_name: dict[int, int]) -> TargetList:
     """Targets of the rows without problems, grouped by the question they ask."""
-    valid = [i for i in range(len(t.lines)) if i not in t.problems]
-    rep = representatives(valid, rows, same_name=same_name)
-    ras, decs, w = rows.ra.tolist(), rows.dec.tolist(), rows.windows
-    made = {
-        i: Target(
-            line=t.lines[i],
-            name=rows.names[i],
-            ra=None if rows.mpc[i] else ras[i],
-            dec=None if rows.mpc[i] else decs[i],
-            mpc_name=rows.mpc[i],
-            mjd_min=w[i][0],
-            mjd_max=w[i][1],
-            use_reduced=w[i][2],
-            extra={t.headers[k]: t.columns[k][i].strip() for k in extras},
-        )
-        for i in valid
-    }
+    t = rows.table
+    every = range(len(t.lines))
+    valid = [i for i in every if i not in t.problems] if t.problems else list(every)
+    first = duplicates(valid, rows, same_name=same_name)
+    targets = _make_targets(rows, valid)
     return TargetList(
-        targets=tuple(made.values()),
+        targets=tuple(targets),
         invalid=tuple(
             (t.lines[i], rows.names[i], tuple(ps)) for i, ps in sorted(t.problems.items())
         ),
-        unique=tuple(made[i] for i in valid if rep[i] == i),
-        duplicate_of={t.lines[i]: t.lines[rep[i]] for i in valid if rep[i] != i},
-        columns=tuple(t.headers[k] for k in extras),
+        unique=tuple(targets if not first else _without(targets, valid, first)),
+        duplicate_of={t.lines[i]: t.lines[first[i]] for i in sorted(first)},
+        columns=tuple(t.headers[k] for k in t.extras),
     )
+
+
+def _without(targets: list[Target], rows: list[int], drop: Mapping[int, int]) -> list[Target]:
+    return [target for i, target in zip(rows, targets, strict=True) if i not in drop]
+
+
+def _make_targets(rows: ParsedRows, valid: list[int]) -> list[Target]:
+    """The :class:`Target` of each of the ``valid`` rows: the one loop over every row."""
+    t = rows.table
+    extras = [(t.headers[k], t.columns[k]) for k in t.extras]
+    ras, decs, lines, names, mpc, windows = (
+        rows.ra.tolist(), rows.dec.tolist(), t.lines, rows.names, rows.mpc, rows.windows
+    )  # fmt: skip
+    with _collector_paused():
+        return [
+            Target(
+                line=lines[i],
+                name=names[i],
+                ra=None if mpc[i] else ras[i],
+                dec=None if mpc[i] else decs[i],
+                mpc_name=mpc[i],
+                mjd_min=windows[i][0],
+                mjd_max=windows[i][1],
+                use_reduced=windows[i][2],
+                extra={name: column[i].strip() for name, column in extras} if extras else {},
+            )
+            for i in valid
+        ]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while 100,000s of long-lived objects are made.
+
+    Each new object counts towards the next collection, and so many survivors set off full
+    collections that walk the whole heap again and again: a third of the time of a large
+    list. These objects form no cycles. A collector someone else paused stays paused.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
