@@ -88,8 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale-only", type=int, metavar="N", help="only the scale run, with N targets"
     )
+    parser.add_argument(
+        "--parse-only", type=int, metavar="N", help="only target-list parsing, N rows per file"
+    )
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.parse_only:
+        from benchmarks._parse import main as parse_main  # noqa: PLC0415
+
+        return parse_main(args.parse_only)
     plan = TINY if args.tiny else QUICK if args.quick else FULL
     label = "tiny" if args.tiny else "quick" if args.quick else "full"
     if args.scale_only:
