@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +124,96 @@ def test_sexagesimal_matches_arithmetic(
 def test_decimal_round_trips_exactly(ra: float, dec: float) -> None:
     (target,) = read_targets([{"ra": repr(ra), "dec": dec}]).targets
     assert (target.ra, target.dec) == (ra + 0.0, dec)
+
+
+SECONDS = st.tuples(st.integers(0, 59), st.text("0123456789", max_size=9)).map(
+    lambda parts: f"{parts[0]:02d}" + (f".{parts[1]}" if parts[1] else "")
+)
+
+
+@given(
+    hms=st.tuples(st.integers(0, 23), st.integers(0, 59), SECONDS),
+    dms=st.tuples(st.sampled_from(["+", "-", ""]), st.integers(0, 89), st.integers(0, 59), SECONDS),
+    spelling=st.sampled_from([("{}:{:02d}:{}", "{}{:02d}:{}:{}"), ("{}h {}m {}s", "{}{}d{}m{}s")]),
+)
+@settings(max_examples=200, deadline=None)
+def test_sexagesimal_gives_the_very_floats_astropy_gave(
+    hms: tuple[int, int, str], dms: tuple[str, int, int, str], spelling: tuple[str, str]
+) -> None:
+    # Earlier versions converted with astropy, and a resumed run compares every position
+    # with the one its ledger recorded: the same text must give the same float, bit for bit.
+    astropy_units = pytest.importorskip("astropy.units")
+    angle = pytest.importorskip("astropy.coordinates").Angle
+    ra, dec = spelling[0].format(*hms), spelling[1].format(*dms)
+    (target,) = read_targets([{"ra": ra, "dec": dec}]).targets
+    assert target.ra == angle(ra, unit=astropy_units.hourangle).degree
+    assert target.dec == angle(dec, unit=astropy_units.deg).degree
+
+
+def test_one_column_mixes_spellings_decimals_and_bad_cells(tmp_path: Path) -> None:
+    rows = [
+        ("12:34:56.7", "+54:18:42"),
+        ("12 34 56.7", "-54 18 42"),
+        ("12h34m56.7s", "-54d18m42s"),
+        ("188.73625", "54.311667"),
+        ("12:34", "+54:18:42"),  # two fields: neither form
+        ("12:61:00", "54°18′42″"),
+        ("\u221212:00:00", "\u221200:30:00"),
+        ("23h59m59.9", "-89 59 59.9"),
+    ]
+    text = "name,ra,dec\n" + "".join(f"r{k},{ra},{dec}\n" for k, (ra, dec) in enumerate(rows))
+    result = read(tmp_path, text, keep_going=True)
+    by_line = {t.line: (t.ra, t.dec) for t in result.targets}
+    hms = 188.73625
+    dms = 54 + 18 / 60 + 42 / 3600
+    assert by_line[2] == pytest.approx((hms, dms), abs=1e-9)
+    assert by_line[3] == pytest.approx((hms, -dms), abs=1e-9)
+    assert by_line[4] == pytest.approx((hms, -dms), abs=1e-9)
+    assert by_line[5] == pytest.approx((hms, 54.311667), abs=1e-9)
+    assert by_line[9] == pytest.approx((359.99958333, -(89 + 59 / 60 + 59.9 / 3600)), abs=1e-7)
+    problems = {line: [(p.column, p.message) for p in ps] for line, _, ps in result.invalid}
+    assert problems == {
+        6: [("ra", "RA '12:34' is neither decimal degrees nor sexagesimal hours "
+                   "(12:34:56.7, 12 34 56.7 or 12h34m56.7s)")],
+        7: [("ra", "RA '12:61:00': minutes and seconds must be below 60")],
+        8: [("ra", "RA '-12:00:00': hours must be in [0, 24) (sexagesimal RA is in hours)")],
+    }  # fmt: skip
+    assert 7 not in by_line  # its Dec (54°18′42″) was fine, the row is bad all the same
+
+
+def test_a_cell_utf8_cannot_hold_is_no_angle() -> None:
+    with pytest.raises(TargetFileError) as caught:
+        read_targets([{"ra": "\ud800", "dec": 1}, {"ra": "12:00:00", "dec": "1\udfff"}])
+    assert [(p.line, p.column) for p in caught.value.problems] == [(2, "ra"), (3, "dec")]
+    assert "neither decimal degrees nor" in caught.value.problems[0].message
+
+
+def test_reading_a_target_list_imports_no_astropy(tmp_path: Path) -> None:
+    # astropy takes a good part of a second to import; parsing needs none of it
+    path = write(tmp_path, "name,ra,dec\nA,12:34:56.7,+54:18:42\nB,10.5,-3\n")
+    script = (
+        "import sys\n"
+        "from atlasbatch import read_targets\n"
+        f"assert len(read_targets({str(path)!r}).targets) == 2\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'astropy'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_garbage_collector_is_left_as_it_was(tmp_path: Path) -> None:
+    path = write(tmp_path, "name,ra,dec\nA,1,2\nB,3,4\n")
+    assert gc.isenabled()
+    read_targets(path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_targets(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # --- columns ----------------------------------------------------------------------------
@@ -298,6 +391,12 @@ ROW_PROBLEMS = [
     ("A,12d34m56s,20,,,,", "ra", "neither"),
     ("A,abc,20,,,,", "ra", "neither"),
     ("A,10,N45,,,,", "dec", "neither"),
+    ("A,12h34m56\u017f,20,,,,", "ra", "neither"),  # a long s: Unicode case folding of "s"
+    ("A,12\u00a034\u00a056,20,,,,", "ra", "neither"),  # no-break spaces
+    ("A,\uff11\uff12:34:56,20,,,,", "ra", "neither"),  # fullwidth digits
+    ("A,\u0661\u0662:34:56,20,,,,", "ra", "neither"),  # Arabic-Indic digits
+    ("A,12:34:56\u212a,20,,,,", "ra", "neither"),  # a Kelvin sign
+    ("A,10,-05d02m03\u017f,,,,", "dec", "neither"),
     ("A,10,20,abc,,,", "mjd_min", "not a number"),
     ("A,10,20,,2023-05-19,,", "mjd_max", "write 60083"),
     ("A,10,20,2460083.5,,,", "mjd_min", "the MJD is 60083.00000"),
@@ -587,6 +686,33 @@ def test_physical_line_numbers_with_blank_lines_crlf_and_quotes(tmp_path: Path) 
     assert (line, column) == (7, "ra")
     result = read(tmp_path, text.replace("bad", "5"))
     assert [(t.line, t.name) for t in result.targets] == [(4, "A"), (5, "B, the second"), (7, "C")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name,ra,dec\r\n\r\nA,1,2\r\n,,\r\n  ,  , \r\nB,3,4",  # CRLF, blank rows, no last EOL
+        "name,ra,dec\rA,1,2\r\rB,3,4\r",  # old Mac line ends
+        "name,ra,dec,note\nA,1,2,x\x0bv\nB,3,4,form\x0cfeed\n",  # csv keeps \v, \f in a field
+        "name,ra,dec\nA,1,2\x0bB,3,4\nC,5,6\u2028D,7,8\n",  # … so these are 2 rows, not 4
+        "name,ra,dec\nA\x1c,1,2\n\u2028,3,4\n\x1d,5,6\n",  # whitespace to str.strip, no EOL
+        "\n\nname,ra,dec\nA,1,2\nB,3\nC,5,6,,\nD,7,8,9\n",  # rows short and long
+        "name,ra,dec\nA\tB,12:34:56,-1\t2\t3\n",  # tabs are data in a .csv
+    ],
+)
+def test_files_with_and_without_quotes_split_alike(tmp_path: Path, text: str) -> None:
+    # A file without quotes is split in one go; one quote sends it through csv instead.
+    def outcome(name: str, data: str) -> object:
+        try:
+            result = read_targets(write(tmp_path, data, name), keep_going=True)
+        except TargetFileError as error:  # only rows can be wrong here
+            return error.problems
+        extras = [dict(t.extra) for t in result.targets]
+        return result.targets, extras, result.invalid, result.duplicate_of, result.columns
+
+    plain = outcome("plain.csv", text)
+    assert plain == outcome("quoted.csv", text.replace("name", '"name"', 1))
+    assert plain != ((), [], (), {}, ())
 
 
 def test_multi_line_quoted_field_is_reported_at_its_first_line(tmp_path: Path) -> None:
