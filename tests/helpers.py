@@ -18,14 +18,11 @@ def client_settings(emu: Emulator, **overrides: Any) -> Settings:
         "write_rate": Rate.parse(config.write_rate),
         "read_rate": Rate.parse(config.read_rate),
         "max_queued": config.max_queued,
-        "expected_task_seconds": max(config.task_seconds, 0.01),
-        "poll_min_interval": 0.01,
         "window_margin": 0.05,
         "timeout": 5.0,
         "retry_max_wait": 0.2,
         "retry_total_seconds": 30.0,
         "downloads_per_second": 1000.0,
-        "stall_audit_seconds": 1.0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -54,7 +54,7 @@ def interrupted_fetch(emu: Emulator, targets: Path, out: Path, count: int) -> st
     """Start ``fetch`` in a subprocess, Ctrl-C it once every task is queued; its stderr."""
     process = subprocess.Popen(
         [sys.executable, "-m", "atlasbatch", "fetch", str(targets), "--out", str(out),
-         "--base-url", emu.base_url, *RATES, "--task-seconds", str(emu.config.task_seconds)],
+         "--base-url", emu.base_url, *RATES],
         env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

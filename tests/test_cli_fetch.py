@@ -40,7 +40,7 @@ def server_args(emu: Emulator) -> list[str]:
     config = emu.config
     return ["--base-url", emu.base_url, "--write-rate", str(config.write_rate),
             "--read-rate", str(config.read_rate),
-            "--task-seconds", str(config.task_seconds)]  # fmt: skip
+]  # fmt: skip
 
 
 def targets_with_extras(path: Path, count: int) -> Path:

@@ -37,7 +37,7 @@ def fetch_command(emu: Emulator, targets: Path, out: Path) -> list[str]:
     return [
         sys.executable, "-m", "atlasbatch", "fetch", str(targets), "--out", str(out),
         "--base-url", emu.base_url, "--write-rate", config.write_rate,
-        "--read-rate", config.read_rate, "--task-seconds", str(config.task_seconds),
+        "--read-rate", config.read_rate,
         "--no-plots",
     ]  # fmt: skip
 

@@ -138,7 +138,7 @@ async def test_tasks_purged_as_they_finish_are_asked_once_more_then_failed(
 ) -> None:
     """The 31-day retention, scaled to nothing: no result can ever be had; the ledger says so."""
     emu = emulator(task_seconds=0.02, user_slots=4, purge_after=0.0)
-    settings = client_settings(emu, stall_audit_seconds=0.3)
+    settings = client_settings(emu)
     with anyio.fail_after(RUN_DEADLINE):
         async with Session(token=emu.token, settings=settings) as session:
             await session.run(grid_targets(8), out_dir=tmp_path, keep_data=False)
@@ -153,7 +153,7 @@ async def test_tasks_purged_as_they_finish_are_asked_once_more_then_failed(
 async def test_tasks_purged_as_they_finish_each_get_an_outcome(emulator: Factory) -> None:
     emu = emulator(task_seconds=0.02, user_slots=4, purge_after=0.0)
     targets = grid_targets(8)
-    report = await run(emu, targets, client_settings(emu, stall_audit_seconds=0.3))
+    report = await run(emu, targets, client_settings(emu))
     assert_accounted(report, targets, states={State.FAILED})
 
 
@@ -162,9 +162,10 @@ async def test_tasks_purged_before_their_download_are_asked_once_more(
 ) -> None:
     """Finished tasks purged while the (paced) downloads queue up: each lost one is re-asked
     once; every re-submission is logged, and no other task is made."""
-    emu = emulator(task_seconds=0.01, user_slots=4, purge_after=0.3)
+    # Purged 0.6 s after finishing: well after any poll, long before the paced downloads.
+    emu = emulator(task_seconds=0.01, user_slots=4, purge_after=0.6)
     targets = grid_targets(20)
-    settings = client_settings(emu, batch_size=5, downloads_per_second=8.0)
+    settings = client_settings(emu, batch_size=5, downloads_per_second=5.0)
     report = await run(emu, targets, settings)
     assert_accounted(report, targets, states={State.DOWNLOADED, State.FAILED})
     assert all("expired" in (o.error or "") for o in report.outcomes if o.state is State.FAILED)

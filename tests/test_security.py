@@ -252,7 +252,7 @@ def _mock(token: str, answer: Callable[[httpx.Request], httpx.Response]) -> http
 
 
 @pytest.mark.anyio
-async def test_a_429_error_carries_no_token() -> None:
+async def test_a_429_error_carries_no_token(tmp_path: Path) -> None:
     detail = {"detail": "Request was throttled. Expected available in 7 seconds."}
     transport = _mock(
         TOKEN, lambda _: httpx.Response(429, headers={"Retry-After": "7"}, json=detail)
@@ -260,7 +260,8 @@ async def test_a_429_error_carries_no_token() -> None:
     settings = Settings(base_url="http://127.0.0.1:9/forcedphot")
     async with AtlasClient(token=TOKEN, settings=settings, transport=transport) as client:
         with pytest.raises(ThrottledError) as caught:  # result files have no budget to wait on
-            await client.download("http://127.0.0.1:9/forcedphot/static/results/job00001.txt")
+            url = "http://127.0.0.1:9/forcedphot/static/results/job00001.txt"
+            await client.download(url, tmp_path / "job00001.txt")
     assert caught.value.retry_after == 7
     assert_no_token_in_error(caught.value)
 
@@ -291,7 +292,7 @@ async def test_an_error_page_that_echoes_the_headers_does_not_leak_the_token() -
 
 
 @pytest.mark.anyio
-async def test_a_foreign_result_url_never_takes_the_token_elsewhere() -> None:
+async def test_a_foreign_result_url_never_takes_the_token_elsewhere(tmp_path: Path) -> None:
     """Result URLs come from the server; whatever host they name, we ask our own."""
     hosts: list[str] = []
 
@@ -304,7 +305,7 @@ async def test_a_foreign_result_url_never_takes_the_token_elsewhere() -> None:
         for url in ("http://evil.example/forcedphot/static/results/job00001.txt",
                     "https://fallingstar-data.com/forcedphot/static/results/job00002.txt",
                     "//evil.example:80/x.txt"):  # fmt: skip
-            await c.download(url)
+            await c.download(url, tmp_path / "result.txt")
     assert hosts == ["https://127.0.0.1:8443"] * 3
 
 

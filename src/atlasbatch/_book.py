@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State, Target
 
 __all__ = ["Book", "Progress"]
+
+_ON_SERVER = (State.QUEUED, State.RUNNING, State.FINISHED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +25,12 @@ class Progress:
     writes_in_window: int
     reads_in_window: int
     throttled: int
-    task_seconds: float
-    eta_seconds: float | None
+    task_seconds: float | None  # median runtime measured; None: still estimating
+    eta_seconds: float | None  # None: still estimating
+    polled_ago: float | None = None  # seconds since the poll the counts come from
+    unreachable_since: dt.datetime | None = None  # the server stopped answering then
+    next_try_in: float = 0.0  # seconds until the next try while unreachable
+    undeletable: int = 0  # tasks the server refused to delete (left for cleanup)
 
 
 @dataclass
@@ -55,13 +62,20 @@ class Book:
                 self.set(line, state)
             else:
                 self.members[rep].append(line)
-        self.pending = {t.line: t for t in ledger.queries_in(State.PENDING)}
-        for task in ledger.open_tasks():
+        tasks = ledger.open_tasks()
+        for task in tasks:
             self.undeleted.add(task.task_id)
             if task.state in (State.QUEUED, State.RUNNING):
                 self.waiting[task.task_id] = task.line
                 if task.state is State.QUEUED:
                     self.unstarted.add(task.task_id)
+        # A crash between "task gone" and "ask again" leaves a query waiting on no task.
+        held = {task.line for task in tasks}
+        for line, state in list(self.state.items()):
+            if state in _ON_SERVER and line not in held:
+                ledger.set_state(line, State.PENDING, error="its task was gone; asked again")
+                self.set(line, State.PENDING)
+        self.pending = {t.line: t for t in ledger.queries_in(State.PENDING)}
 
     def done(self) -> bool:
         """Every query final, every task deleted, no download in flight."""

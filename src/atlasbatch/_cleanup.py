@@ -16,14 +16,13 @@ from typing import Any
 
 from atlasbatch._client import AtlasClient
 from atlasbatch._exceptions import AtlasBatchError
-from atlasbatch._fetcher import ResultSaver, save_result_file
+from atlasbatch._fetcher import ResultSaver, fetch_result, save_result_file, scratch_dir
 from atlasbatch._filenames import FileNames
 from atlasbatch._identity import check_account
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._poller import classify
 from atlasbatch._reconcile import settle_batch
-from atlasbatch._results import parse_result
 
 __all__ = [
     "CleanupReport",
@@ -128,7 +127,9 @@ async def cleanup_run(
         on_server.add(task_id)
         row = known.get(task_id)
         if row is not None and row.state not in FINAL_STATES:
-            await _save_if_finished(client, ledger, task, row.line, save=save, report=report)
+            await _save_if_finished(
+                client, ledger, task, row.line, save=save, report=report, scratch=out_dir
+            )
         await _delete(client, ledger if row is not None else None, task_id, report)
     for task_id in set(known) - on_server:
         ledger.task_deleted(task_id)  # the server no longer has it (purged or deleted)
@@ -143,6 +144,7 @@ async def _save_if_finished(
     *,
     save: ResultSaver,
     report: CleanupReport,
+    scratch: Path,
 ) -> None:
     update = classify(task)
     if update.state in (State.NO_DATA, State.FAILED):
@@ -151,15 +153,23 @@ async def _save_if_finished(
     if update.state is not State.FINISHED or update.result_url is None:
         ledger.set_state(line, State.CANCELLED, error="removed by cleanup before it finished")
         return
-    try:
-        data = await client.download(update.result_url)
-        parse_result(data.decode("utf-8", "replace"), source=f"task {update.task_id}")
-    except AtlasBatchError as exc:
-        ledger.task_done(update.task_id, line, State.FAILED, error=str(exc))
+    dest = scratch_dir(scratch) / f"{update.task_id}.part"
+    fetched = await fetch_result(client, update.task_id, update.result_url, dest=dest)
+    if fetched.path is None or not fetched.rows:
+        state = State.NO_DATA if fetched.path is not None else State.FAILED
+        error = "No data returned" if fetched.path is not None else fetched.problem
+        ledger.task_done(update.task_id, line, state, error=error)
         return
-    path = save(ledger.target(line), data)
+    path = save(ledger.target(line), _take(dest))
     ledger.task_done(update.task_id, line, State.DOWNLOADED, path=path)
     report.downloaded += 1
+
+
+def _take(path: Path) -> bytes:
+    """A checked download's bytes; the scratch copy goes."""
+    data = path.read_bytes()
+    path.unlink()
+    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ class RunRecipe:
     write_rate: str
     read_rate: str
     max_queued: int
-    task_seconds: float
+    task_seconds: float | None
     targets: str | None = None
 
     def store(self, ledger: Ledger) -> None:
@@ -121,8 +121,9 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, from_run: bool = Fa
         help="cap on unstarted tasks per user" + (stored or " (500)"),
     )
     group.add_argument(
-        "--task-seconds", type=float, default=None if from_run else 60.0, metavar="S",
-        help="expected run time of one task until measured" + (stored or " (60)"),
+        "--task-seconds", type=float, default=None, metavar="S",
+        help="a first guess of one task's run time, until the server's timestamps measure it"
+        + (stored or " (one write window: 60 at the real limits)"),
     )  # fmt: skip
 
 
@@ -130,15 +131,15 @@ def settings_from_args(args: argparse.Namespace, recipe: RunRecipe | None = None
     """Settings from the options, falling back to the run's recipe, then the real server."""
     base = recipe or RunRecipe(
         base_url=os.environ.get("ATLAS_BASE_URL", PRODUCTION_URL), write_rate="60/min",
-        read_rate="600/min", max_queued=500, task_seconds=60.0,
+        read_rate="600/min", max_queued=500, task_seconds=None,
     )  # fmt: skip
     given = vars(args)
     chosen = {
         name: base_value if given.get(name) is None else given[name]
         for name, base_value in dataclasses.asdict(base).items()
     }
-    task_seconds = float(chosen["task_seconds"])
-    if not (math.isfinite(task_seconds) and task_seconds > 0):
+    task_seconds = chosen["task_seconds"]
+    if task_seconds is not None and not (math.isfinite(task_seconds) and task_seconds > 0):
         raise InputError(f"--task-seconds must be a positive number, not {task_seconds:g}")
     return Settings(
         base_url=str(chosen["base_url"]),
@@ -146,7 +147,6 @@ def settings_from_args(args: argparse.Namespace, recipe: RunRecipe | None = None
         read_rate=Rate.parse(str(chosen["read_rate"])),
         max_queued=int(chosen["max_queued"]),
         expected_task_seconds=task_seconds,
-        poll_min_interval=min(1.0, task_seconds / 4),
     )
 
 
@@ -180,7 +180,7 @@ def read_recipe(out_dir: Path) -> RunRecipe | None:
         ledger.close()
     if recipe is None and base is not None:
         recipe = RunRecipe(base_url=base, write_rate="60/min", read_rate="600/min",
-                           max_queued=500, task_seconds=60.0)  # fmt: skip
+                           max_queued=500, task_seconds=None)  # fmt: skip
     return recipe
 
 

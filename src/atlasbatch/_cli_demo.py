@@ -97,13 +97,12 @@ def _copy_targets(args: argparse.Namespace, out_dir: Path) -> Path:
     return copy
 
 
-def _settings(base_url: str, task_seconds: float) -> Settings:
+def _settings(base_url: str) -> Settings:
+    # Only the emulator's limits, as a user would give them: the task time is learned.
     return Settings(
         base_url=base_url,
         write_rate=Rate.parse(DEMO_WRITE_RATE),
         read_rate=Rate.parse(DEMO_READ_RATE),
-        expected_task_seconds=task_seconds,
-        poll_min_interval=min(0.2, task_seconds / 4),
         window_margin=0.05,
         timeout=10.0,
         retry_max_wait=1.0,
@@ -134,7 +133,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with Emulator(config) as emu:
         console.print(f"Emulated ATLAS server on {emu.base_url} (loopback only)", markup=False)
-        settings = _settings(emu.base_url, args.task_seconds)
+        settings = _settings(emu.base_url)
         code = anyio.run(_fetch, targets, settings, emu.token, out_dir, live)
     elapsed = time.monotonic() - started
     _print_next_steps(console, out_dir, targets_copy, targets, elapsed)

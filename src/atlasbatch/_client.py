@@ -1,19 +1,24 @@
-"""The HTTP boundary: one ``httpx.AsyncClient``, both throttle mirrors, retries.
+"""The HTTP boundary: one ``httpx.AsyncClient``, both throttle mirrors, outages, retries.
 
 Every request of a run goes through :class:`AtlasClient`. httpx errors never leave this
 module: they become :mod:`atlasbatch._exceptions`. 429s are not retry attempts (the mirror
-waits them out); 5xx and transport errors are, with full-jitter backoff and a total
-budget; a POST is never retried blindly, because a POST whose answer was lost may have
-queued its tasks: it raises :class:`SubmissionUncertainError` and the caller reconciles.
+waits them out); 5xx and transport errors are waited out through the shared
+:class:`~atlasbatch._outage.Outage` (one probe at a time, full-jitter backoff), by default
+for as long as it takes. A POST is never retried blindly, because a POST whose answer was
+lost may have queued its tasks: it raises :class:`SubmissionUncertainError` and the caller
+reconciles. Faults on our side of the wire (a rejected TLS certificate, a header httpx
+refuses to send) are permanent: :class:`ConnectionSetupError`, never retried.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx
@@ -23,26 +28,34 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
-    wait_random_exponential,
+    stop_never,
+    wait_none,
 )
+from tenacity.stop import stop_base
 
 from atlasbatch._base_url import check_base_url
 from atlasbatch._config import Settings
+from atlasbatch._credentials import check_token
 from atlasbatch._exceptions import (
     AtlasBatchError,
+    ConnectionSetupError,
+    ResultTooLargeError,
     ServerError,
     SubmissionUncertainError,
     TransportError,
 )
 from atlasbatch._limiter import Priority, SlidingWindow
 from atlasbatch._models import Target
+from atlasbatch._outage import Outage
 from atlasbatch._responses import api_error, retry_after_seconds
+from atlasbatch._storage import storage_error
 
 __all__ = ["AtlasClient", "ListPage"]
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -97,12 +110,14 @@ class AtlasClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = anyio.sleep,
     ) -> None:
+        token = check_token(token)  # before anything: a bad token is a local, permanent fault
         self.settings = settings or Settings()
         self.base = check_base_url(self.settings.base_url)
         margin = self.settings.window_margin
         self.writes = SlidingWindow(self.settings.write_rate, name="write", margin=margin)
         self.reads = SlidingWindow(self.settings.read_rate, name="read", margin=margin)
         self._sleep = sleep
+        self.outage = Outage(max_wait=self.settings.retry_max_wait, sleep=sleep)
         self._http = httpx.AsyncClient(
             auth=_TokenAuth(token),
             headers={"Accept": "application/json", "User-Agent": _user_agent()},
@@ -150,11 +165,16 @@ class AtlasClient:
         return [cast(Json, task) for task in tasks]
 
     async def list_page(
-        self, *, started: bool | None = None, url: str | None = None, etag: str | None = None
+        self,
+        *,
+        started: bool | None = None,
+        url: str | None = None,
+        etag: str | None = None,
+        pagesize: int = 100,
     ) -> ListPage | None:
         """One page of the caller's tasks, newest first; None when unchanged (304)."""
         if url is None:
-            params = {"pagesize": "100"}
+            params = {"pagesize": str(pagesize)}
             if started is not None:
                 params["started"] = "true" if started else "false"
             url = str(httpx.URL(self.url("queue/"), params=params))
@@ -194,13 +214,35 @@ class AtlasClient:
         response, body = await self._call_json("GET", url, Priority.READ, ok=(200, 404))
         return None if response.status_code == 404 else cast(Json, body)
 
-    async def download(self, result_url: str) -> bytes:
-        """A result file (static, not throttled). NotFoundError when it is gone."""
+    async def download(self, result_url: str, dest: Path) -> int:
+        """Stream a result file (static, not throttled) into ``dest``; its size in bytes.
+
+        Never holds the file in memory; refuses one above ``Settings.max_result_bytes``
+        (:class:`ResultTooLargeError`, ``dest`` removed). NotFoundError when it is gone.
+        """
         url = self._rebase(result_url)
         async with self._download_pace:
-            response = await self._call("GET", url, None)
+            size = await self._retrying(lambda: self._stream_once(url, dest))
         self.downloads += 1
-        return response.content
+        return size
+
+    async def _stream_once(self, url: str, dest: Path) -> int:
+        limit = self.settings.max_result_bytes
+        try:
+            async with self._http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    self._raise_for(response, "GET", url)
+                size = await _write_stream(response, dest, limit=limit)
+        except httpx.HTTPError as exc:
+            raise self._transport_error("GET", url, exc) from None
+        if size > limit:
+            _remove(dest)
+            raise ResultTooLargeError(
+                f"{url}: result file larger than the limit of {limit:,} bytes "
+                "(Settings.max_result_bytes); nothing of it was kept"
+            )
+        return size
 
     async def delete(self, task_id: int) -> bool:
         """DELETE a task; False when it was already gone (404), which is just as good."""
@@ -232,29 +274,58 @@ class AtlasClient:
         parse: bool = True,
         **kwargs: Any,
     ) -> tuple[httpx.Response, Any]:
-        """Send with retries; the response and, when ``parse``, its JSON body."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(_TransientError),
-            wait=wait_random_exponential(multiplier=0.5, max=self.settings.retry_max_wait),
-            stop=stop_after_attempt(self.settings.retry_attempts)
-            | stop_after_delay(self.settings.retry_total_seconds),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    response = await self._send_within_budget(method, url, priority, ok, kwargs)
-                    return response, self._body_of(method, url, response) if parse else None
-        except _TransientError as transient:
-            raise transient.cause from None
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        """Send, waiting out outages; the response and, when ``parse``, its JSON body."""
+
+        async def once() -> tuple[httpx.Response, Any]:
+            response = await self._send_within_budget(method, url, priority, ok, kwargs)
+            return response, self._body_of(method, url, response) if parse else None
+
+        return await self._retrying(once)
 
     async def _call(
         self, method: str, url: str, priority: Priority | None, **kwargs: Any
     ) -> httpx.Response:
         response, _ = await self._call_json(method, url, priority, parse=False, **kwargs)
         return response
+
+    async def _retrying(self, once: Callable[[], Awaitable[T]]) -> T:
+        """Run ``once`` until it answers, through the shared outage gate.
+
+        Transient failures mark the server unreachable and are tried again (one probe at a
+        time for the whole client) until ``retry_attempts``/``retry_total_seconds`` run
+        out, which by default they never do: only an answer or a permanent error ends it.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_TransientError),
+            wait=wait_none(),  # the outage gate spaces the tries, shared by every request
+            stop=self._stop(),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self.outage.turn():
+                        try:
+                            result = await once()
+                        except _TransientError as transient:
+                            wait = self.outage.failed(str(transient.cause))
+                            log.info("%s; next try in %.1f s", transient.cause, wait)
+                            raise
+                    self.outage.answered()
+                    return result
+        except _TransientError as transient:
+            raise transient.cause from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _stop(self) -> stop_base:
+        attempts, seconds = self.settings.retry_attempts, self.settings.retry_total_seconds
+        stop: stop_base = stop_never
+        if attempts is not None:
+            stop = stop_after_attempt(attempts)
+        if seconds != float("inf"):
+            stop = stop | stop_after_delay(seconds)
+        return stop
 
     def _body_of(self, method: str, url: str, response: httpx.Response) -> Any:
         """The JSON of a 200/201; a garbled body is a server fault, worth another attempt."""
@@ -292,10 +363,14 @@ class AtlasClient:
                 continue
             if response.status_code in ok:
                 return response
-            error = api_error(response, action=f"{method} {url}")
-            if isinstance(error, ServerError):
-                raise self._transient_or_uncertain(method, error, url)
-            raise error
+            self._raise_for(response, method, url)
+
+    def _raise_for(self, response: httpx.Response, method: str, url: str) -> None:
+        """Raise the exception for an unwanted answer: 5xx transient, the rest as it is."""
+        error = api_error(response, action=f"{method} {url}")
+        if isinstance(error, ServerError):
+            raise self._transient_or_uncertain(method, error, url)
+        raise error
 
     def _window_for(self, priority: Priority | None) -> SlidingWindow | None:
         """Reads and writes have separate budgets; static downloads have none."""
@@ -307,8 +382,15 @@ class AtlasClient:
         try:
             return await self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            error = TransportError(f"{method} {url}: {type(exc).__name__}: {exc}", url=url)
-            raise self._transient_or_uncertain(method, error, url) from None
+            raise self._transport_error(method, url, exc) from None
+
+    def _transport_error(self, method: str, url: str, exc: httpx.HTTPError) -> AtlasBatchError:
+        """Our exception for an httpx failure: permanent when the fault is on our side."""
+        local = _local_fault(exc)
+        if local is not None:
+            return ConnectionSetupError(f"{method} {url}: {local}", url=url)
+        error = TransportError(f"{method} {url}: {type(exc).__name__}: {exc}", url=url)
+        return self._transient_or_uncertain(method, error, url)
 
     @staticmethod
     def _transient_or_uncertain(method: str, error: AtlasBatchError, url: str) -> AtlasBatchError:
@@ -316,3 +398,43 @@ class AtlasClient:
         if method == "POST":
             return SubmissionUncertainError(f"submission outcome unknown: {error}", url=url)
         return _TransientError(error)
+
+
+def _local_fault(exc: BaseException) -> str | None:
+    """What is wrong on our side, if that is why httpx failed; never quotes a header value."""
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
+        # The text of h11's error quotes the offending header, which may be the token.
+        return "the request could not be built (a header or URL httpx refuses to send)"
+    cause: BaseException | None = exc
+    for _ in range(10):  # the chain is short; bounded all the same
+        if cause is None:
+            return None
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the server's TLS certificate was rejected: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed: {cause.reason or cause}"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+async def _write_stream(response: httpx.Response, dest: Path, *, limit: int) -> int:
+    """Write a streamed body to ``dest``; stop past ``limit`` bytes (the caller refuses).
+
+    Plain blocking writes, no fsync: chunks of a local file are written faster than a thread
+    hop, and the saver makes its own copy durable.
+    """
+    size = 0
+    try:
+        with open(dest, "wb") as handle:  # noqa: ASYNC230
+            async for chunk in response.aiter_bytes(1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    break
+                handle.write(chunk)  # a scratch copy: the saver makes it durable
+    except OSError as exc:
+        raise storage_error(exc, folder=dest.parent) from exc
+    return size
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)

@@ -59,7 +59,7 @@ def plan_run(targets: TargetList, settings: Settings, *, user_slots: int = 1) ->
     posts = sum(math.ceil(n / settings.batch_size) for n in per_window.values())
     queries = len(targets.unique)
     rate = settings.write_rate
-    task = settings.expected_task_seconds
+    task = settings.task_prior
     runner = math.ceil(queries / user_slots) * task
     # Submissions go first; deletes use what is left. The last write cannot come before
     # the budget allowed all the earlier ones, nor before the last task finished.

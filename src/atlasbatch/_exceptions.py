@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "STOPS_RUN",
     "AccountMismatchError",
     "ApiError",
     "AtlasBatchError",
@@ -210,3 +211,12 @@ class LedgerDamagedError(RunError):
 
 class AccountMismatchError(RunError):
     """The token belongs to another account than the one the run's tasks were made with."""
+
+
+#: What no waiting can mend: these stop a run (cleanly) instead of failing one target.
+STOPS_RUN: tuple[type[AtlasBatchError], ...] = (
+    AuthenticationError,
+    ConnectionSetupError,
+    StorageError,
+    RunError,
+)

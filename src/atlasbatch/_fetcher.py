@@ -1,7 +1,9 @@
-"""Getting one result file: download, check, parse; a fresh URL after a 404.
+"""Getting one result file: stream it to disk, check it, a fresh URL after a 404.
 
-The pipeline decides what a result means for the run; this module only answers "what is
-in the file", "it is gone", or "it could not be had", after a bounded number of tries.
+The pipeline decides what a result means for the run; this module only answers "here is
+the file, with so many rows", "it is gone", or "it is not a good file". Transient faults
+never get here: the client waits them out. A file that keeps arriving cut or garbled is
+tried a few times, then reported as the permanent problem it is.
 """
 
 from __future__ import annotations
@@ -10,60 +12,101 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pandas as pd
 
 from atlasbatch._client import AtlasClient
-from atlasbatch._exceptions import (
-    AtlasBatchError,
-    AuthenticationError,
-    NotFoundError,
-    ResultFileError,
-)
+from atlasbatch._exceptions import NotFoundError, ResultFileError
 from atlasbatch._filenames import FileNames
 from atlasbatch._models import State, Target
 from atlasbatch._poller import classify
+from atlasbatch._result_check import check_result_file
 from atlasbatch._results import parse_result, write_atomic
+from atlasbatch._storage import storage_error
 
-__all__ = ["Fetched", "ResultSaver", "fetch_result", "save_result_file"]
+__all__ = ["Fetched", "ResultSaver", "fetch_result", "save_result_file", "scratch_dir"]
 
 _TRIES = 3
+_INLINE_BYTES = 1 << 20  # smaller files are checked faster than a thread hop
 
-#: Writes one downloaded result; returns its path relative to the run directory.
+#: Stores one downloaded result (the bytes of the server's file); returns its path
+#: relative to the run directory.
 ResultSaver = Callable[[Target, bytes], str]
 
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The result of fetching one task's file: data, or gone, or a problem."""
+    """The result of fetching one task's file: on disk at ``path``, or gone, or a problem."""
 
-    data: bytes | None = None
+    path: Path | None = None
+    rows: int = 0
     frame: pd.DataFrame | None = None
     gone: bool = False
     problem: str | None = None
 
 
-async def fetch_result(client: AtlasClient, task_id: int, url: str) -> Fetched:
-    """Download and parse a result; retries garbled or cut files, re-reads the task on 404."""
+async def fetch_result(
+    client: AtlasClient, task_id: int, url: str, *, dest: Path, want_frame: bool = False
+) -> Fetched:
+    """Download ``url`` into ``dest`` and check it; re-read the task on 404.
+
+    ``want_frame``: also parse the file into a DataFrame (only for callers that keep data).
+    Raises only what must stop a run (authentication, local storage, TLS set-up).
+    """
     problem = "no attempt"
+    source = f"task {task_id}"
     for _ in range(_TRIES):
         try:
-            data = await client.download(url)
-            if data and not data.endswith(b"\n"):  # the runner's files end with a newline
-                raise ResultFileError(f"task {task_id}: result file cut short")
-            frame = parse_result(data.decode("utf-8", "replace"), source=f"task {task_id}")
+            size = await client.download(url, dest)
+            if size > _INLINE_BYTES:  # seconds of work: keep the event loop free meanwhile
+                rows, frame = await anyio.to_thread.run_sync(_read, dest, source, want_frame)
+            else:
+                rows, frame = _read(dest, source, want_frame=want_frame)
         except NotFoundError:
             refreshed = await _fresh_url(client, task_id)
             if refreshed is None:
                 return Fetched(gone=True)
             url, problem = refreshed, "result file not found"
             continue
-        except AuthenticationError:
-            raise
-        except AtlasBatchError as exc:  # truncated or garbled file, 5xx, transport
+        except ResultFileError as exc:  # cut, garbled or too large: the file is the problem
             problem = str(exc)
             continue
-        return Fetched(data=data, frame=frame)
+        return Fetched(path=dest, rows=rows, frame=frame)
+    _discard(dest)
     return Fetched(problem=problem)
+
+
+def _read(path: Path, source: str, want_frame: bool) -> tuple[int, pd.DataFrame | None]:
+    """Rows in a downloaded file, and its DataFrame when wanted."""
+    rows = _check(path, source)
+    if not want_frame:
+        return rows, None
+    return rows, parse_result(path.read_text("utf-8", "replace"), source=source)
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _check(path: Path, source: str) -> int:
+    """Rows in a downloaded file; the runner's files end with a newline, a cut one may not."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        if size:
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                raise ResultFileError(f"{source}: result file cut short")
+    return check_result_file(path, source=source)
+
+
+def scratch_dir(out_dir: Path) -> Path:
+    """Where downloads land before they are checked and stored: the run's own disk."""
+    folder = out_dir / ".downloads"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, folder=out_dir) from exc
+    return folder
 
 
 async def _fresh_url(client: AtlasClient, task_id: int) -> str | None:

@@ -1,15 +1,20 @@
 """The run: submit within the cap, poll, download, delete — all driven by the ledger.
 
-Four kinds of worker share one task group: one submitter, one poller, a few downloaders
-and a few deleters. They talk through memory streams and a change signal; every state
-change goes to the ledger before the next step depends on it. One target's failure is a
-per-target outcome, never a cancelled run.
+Four kinds of worker share one task group: one submitter, one watcher (polls), a few
+downloaders and a few deleters. They talk through memory streams and a change signal; every
+state change goes to the ledger before the next step depends on it. One target's failure is
+a per-target outcome, never a cancelled run; a transient fault is waited out, never a
+failure; only what no waiting can mend (authentication, TLS set-up, the local disk, the
+run's identity) stops the run, and then cleanly: nothing is deleted remotely whose result
+is not stored, and the same command resumes.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -22,15 +27,22 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from atlasbatch._book import Book, Progress
 from atlasbatch._client import AtlasClient
-from atlasbatch._exceptions import (
-    AtlasBatchError,
-    AuthenticationError,
+from atlasbatch._exceptions import STOPS_RUN, AtlasBatchError
+from atlasbatch._fetcher import (
+    Fetched,
+    ResultSaver,
+    fetch_result,
+    save_result_file,
+    scratch_dir,
 )
-from atlasbatch._fetcher import ResultSaver, fetch_result, save_result_file
+from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
-from atlasbatch._poller import Poller, PollPacer, TaskUpdate, classify
+from atlasbatch._poller import TaskUpdate
+from atlasbatch._storage import storage_error
 from atlasbatch._submitter import Submitter
+from atlasbatch._unwrap import unwrapped
+from atlasbatch._watch import Watch
 
 __all__ = ["Pipeline", "Progress", "ResultSaver"]
 
@@ -38,7 +50,6 @@ log = logging.getLogger(__name__)
 
 OutcomeHandler = Callable[[Outcome], Awaitable[None]]
 _DELETERS = 8
-_DELETE_TRIES = 5
 
 
 class Pipeline:
@@ -60,30 +71,40 @@ class Pipeline:
         self._out_dir = out_dir
         self._keep_data = keep_data
         self._on_outcome = on_outcome
-        self._save = save_result or (partial(save_result_file, out_dir) if out_dir else None)
-        self._poller = Poller(client)
-        self._pacer = PollPacer(self._settings)
+        if save_result is None and out_dir is not None:
+            save_result = partial(save_result_file, out_dir, names=FileNames.of_ledger(ledger))
+        self._save = save_result
         self._book = Book()
         self._changed = anyio.Event()
+        self._watch = Watch(client, self._book, apply=self._apply, vanished=self._vanished)
         self._submitter = Submitter(
             client, ledger, self._book, notify=self._notify, on_refused=self._refused
         )
-        self._last_progress = time.monotonic()
+        self._undeletable = 0
 
     # --- public ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Work until every target has an outcome and every task is deleted."""
+        """Work until every target has an outcome and every task is deleted (or refused).
+
+        Raises the error (of :data:`~atlasbatch._exceptions.STOPS_RUN`) that stopped the
+        run, not an exception group.
+        """
         self._book.load(self._ledger)
         down_tx, down_rx = anyio.create_memory_object_stream[tuple[int, int, str]](math.inf)
         del_tx, del_rx = anyio.create_memory_object_stream[int](math.inf)
         self._down_tx, self._del_tx = down_tx, del_tx
-        async with anyio.create_task_group() as tg, down_tx, del_tx:
-            await self._resume_in_flight()
-            self._start_workers(tg, down_rx, del_rx)
-            while not self._book.done():
-                await self._changed.wait()
-            tg.cancel_scope.cancel()
+        scratch = self._scratch_dir()
+        try:
+            with unwrapped():
+                async with anyio.create_task_group() as tg, down_tx, del_tx:
+                    await self._resume_in_flight()
+                    self._start_workers(tg, down_rx, del_rx)
+                    while not self._book.done():
+                        await self._changed.wait()
+                    tg.cancel_scope.cancel()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     @property
     def submitting(self) -> bool:
@@ -96,8 +117,8 @@ class Pipeline:
         self._notify()
 
     def progress(self) -> Progress:
-        """Counts and budgets now, for a progress display."""
-        left = self._book.open
+        """Counts and budgets as of the last poll, for a progress display."""
+        pace, outage = self._watch.pace, self._client.outage
         return Progress(
             counts=self._book.counts(),
             tasks_deleted=self._book.deleted,
@@ -105,11 +126,23 @@ class Pipeline:
             writes_in_window=self._client.writes.in_window(),
             reads_in_window=self._client.reads.in_window(),
             throttled=self._client.writes.throttled + self._client.reads.throttled,
-            task_seconds=self._pacer.task_seconds,
-            eta_seconds=left * self._pacer.task_seconds,
+            task_seconds=pace.runtime,
+            eta_seconds=pace.eta(self._book.open),
+            polled_ago=None if pace.last_poll is None else time.monotonic() - pace.last_poll,
+            unreachable_since=outage.since,
+            next_try_in=outage.seconds_to_next_try(),
+            undeletable=self._undeletable,
         )
 
     # --- set-up ----------------------------------------------------------------------
+
+    def _scratch_dir(self) -> Path:
+        """Where downloads land before they are checked and stored (same disk as the run)."""
+        if self._out_dir is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="atlasbatch-"))
+        else:
+            self._scratch = scratch_dir(self._out_dir)
+        return self._scratch
 
     async def _resume_in_flight(self) -> None:
         """Batches a crash left "submitting": adopt what the server has, re-queue the rest."""
@@ -150,8 +183,12 @@ class Pipeline:
             if batch is None:
                 await self._changed.wait()
                 continue
-            pause = max(self._pacer.floor, self._pacer.task_seconds)
-            await self._submitter.submit(batch, pause=pause)
+            idle = not self._book.waiting
+            pace = self._watch.pace
+            # A full queue (our count, or the server's word) frees as tasks start: about a cycle.
+            await self._submitter.submit(batch, pause=max(pace.floor, pace.cycle or pace.prior))
+            if idle and self._book.waiting:
+                pace.created(idle=True)
 
     async def _refused(self, target: Target, reason: str) -> None:
         self._ledger.set_state(target.line, State.FAILED, error=reason)
@@ -166,23 +203,14 @@ class Pipeline:
                 await self._changed.wait()
                 continue
             if not first:
-                await anyio.sleep(self._pacer.interval(active=len(self._book.waiting)))
+                await anyio.sleep(self._watch.delay())
             first = False
             try:
-                updates, seen = await self._poller.poll(self._book.waiting)
-            except AuthenticationError:
+                await self._watch.look()
+            except STOPS_RUN:
                 raise
-            except AtlasBatchError as exc:
+            except AtlasBatchError as exc:  # e.g. a retry budget the caller set ran out
                 log.warning("poll failed, will try again: %s", exc)
-                continue
-            self._pacer.observe(
-                sum(u.state in FINAL_STATES or u.state is State.FINISHED for u in updates),
-                [u.runtime for u in updates if u.runtime is not None],
-            )
-            await self._apply(updates)
-            if seen is not None:
-                await self._check_stragglers(seen)
-            await self._audit_if_stalled(progressed=bool(updates))
 
     async def _apply(self, updates: list[TaskUpdate]) -> None:
         book = self._book
@@ -214,38 +242,12 @@ class Pipeline:
         await self._finalise(line, update.state, task_id=update.task_id, error=update.error_msg)
         await self._del_tx.send(update.task_id)
 
-    async def _check_stragglers(self, seen: set[int]) -> None:
-        """A running task missing from the listing: read it alone (it may be gone)."""
-        book = self._book
-        missing = [tid for tid, line in book.waiting.items()
-                   if book.state.get(line) is State.RUNNING and tid not in seen]  # fmt: skip
-        for task_id in missing[:5]:
-            task = await self._client.task(task_id)
-            if task is None:
-                await self._vanished(task_id, book.waiting[task_id])
-            else:
-                await self._apply([classify(task)])
-
-    async def _audit_if_stalled(self, *, progressed: bool) -> None:
-        """No news for long: check that our queued tasks still exist (deleted on the web?)."""
-        now = time.monotonic()
-        if progressed:
-            self._last_progress = now
-            return
-        stall = max(20 * self._pacer.task_seconds, self._settings.stall_audit_seconds)
-        if now - self._last_progress < stall:
-            return
-        self._last_progress = now
-        on_server = {int(task["id"]) async for task in self._client.iter_tasks()}
-        for task_id, line in list(self._book.waiting.items()):
-            if task_id not in on_server:
-                await self._vanished(task_id, line)
-
     async def _vanished(self, task_id: int, line: int) -> None:
         """The server no longer has a task of ours (purged, or deleted elsewhere)."""
         book = self._book
         book.waiting.pop(task_id, None)
         book.unstarted.discard(task_id)
+        self._ledger.task_deleted(task_id)
         self._forget_task(task_id)
         await self._expired(line, reason=f"task {task_id} disappeared from the server")
 
@@ -256,29 +258,44 @@ class Pipeline:
             async for task_id, line, url in rx:
                 try:
                     await self._download(task_id, line, url)
+                except STOPS_RUN:
+                    raise
+                except AtlasBatchError as exc:  # a retry budget the caller set ran out
+                    log.warning("task %d: download failed, will try again: %s", task_id, exc)
+                    await anyio.sleep(self._watch.pace.floor)
+                    self._book.downloading += 1
+                    await self._down_tx.send((task_id, line, url))
                 finally:
                     self._book.downloading -= 1
                     self._notify()
 
     async def _download(self, task_id: int, line: int, url: str) -> None:
-        fetched = await fetch_result(self._client, task_id, url)
+        dest = self._scratch / f"{task_id}.part"
+        fetched = await fetch_result(
+            self._client, task_id, url, dest=dest, want_frame=self._keep_data
+        )
         if fetched.gone:
             await self._result_gone(task_id, line)
-        elif fetched.data is not None and fetched.frame is not None:
-            await self._store(task_id, self._ledger.target(line), fetched.data, fetched.frame)
+        elif fetched.path is not None:  # NO_DATA files are dropped with the scratch dir
+            await self._store(task_id, self._ledger.target(line), fetched.path, fetched)
         else:
             self._ledger.task_done(task_id, line, State.FAILED, error=fetched.problem)
             await self._finalise(line, State.FAILED, task_id=task_id, error=fetched.problem)
             await self._del_tx.send(task_id)
 
-    async def _store(self, task_id: int, target: Target, data: bytes, frame: pd.DataFrame) -> None:
+    async def _store(self, task_id: int, target: Target, file: Path, fetched: Fetched) -> None:
         """File first, ledger second, delete last: a crash between leaves work for resume."""
-        state = State.DOWNLOADED if len(frame) else State.NO_DATA
-        path = self._save(target, data) if state is State.DOWNLOADED and self._save else None
+        state = State.DOWNLOADED if fetched.rows else State.NO_DATA
+        path = None
+        if state is State.DOWNLOADED and self._save is not None:
+            try:
+                path = await anyio.to_thread.run_sync(_store_file, self._save, target, file)
+            except OSError as exc:  # full, read-only, gone: no waiting mends it
+                raise storage_error(exc, folder=self._out_dir) from exc
         error = None if state is State.DOWNLOADED else "No data returned"
         self._ledger.task_done(task_id, target.line, state, error=error, path=path)
         await self._finalise(
-            target.line, state, task_id=task_id, error=error, path=path, data=frame
+            target.line, state, task_id=task_id, error=error, path=path, data=fetched.frame
         )
         await self._del_tx.send(task_id)
 
@@ -306,20 +323,18 @@ class Pipeline:
                 await self._delete(task_id)
 
     async def _delete(self, task_id: int) -> None:
-        for attempt in range(_DELETE_TRIES):
-            try:
-                await self._client.delete(task_id)
-            except AuthenticationError:
-                raise
-            except AtlasBatchError as exc:
-                log.warning("delete of task %d failed (try %d): %s", task_id, attempt + 1, exc)
-                await anyio.sleep(self._pacer.floor * (attempt + 1))
-                continue
+        """DELETE, waiting out outages; a refusal leaves the task for ``cleanup``."""
+        try:
+            await self._client.delete(task_id)
+        except STOPS_RUN:
+            raise
+        except AtlasBatchError as exc:
+            self._undeletable += 1
+            log.error("task %d could not be deleted (%s); `atlasbatch cleanup` will retry",
+                      task_id, exc)  # fmt: skip
+        else:
             self._ledger.task_deleted(task_id)
             self._book.deleted += 1
-            self._forget_task(task_id)
-            return
-        log.error("task %d could not be deleted; `atlasbatch cleanup` will retry", task_id)
         self._forget_task(task_id)
 
     def _forget_task(self, task_id: int) -> None:
@@ -348,3 +363,10 @@ class Pipeline:
                 await self._on_outcome(outcome)
         self._book.set(line, state)
         self._notify()
+
+
+def _store_file(save: ResultSaver, target: Target, file: Path) -> str:
+    """Hand a checked download to the saver, then drop the scratch copy."""
+    path = save(target, file.read_bytes())
+    file.unlink(missing_ok=True)
+    return path

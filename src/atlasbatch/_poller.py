@@ -1,24 +1,27 @@
-"""One poller for all tasks: pages of ``GET /queue/?started=true`` with ETag, timed by need.
+"""One poller for all tasks: pages of ``GET /queue/?started=true`` with ETag.
 
 A page of 100 covers 100 tasks for one read and a 304 says nothing changed, so the cost is
 a few reads per hundred targets. Our own tasks run in submission order, newest first in
 the listing, so walking stops at the first page that reaches below the oldest task still
-unfinished. The interval follows the measured completion rate: long enough that one poll
-finds several completions, short at the tail so the last result is not left waiting.
+unfinished. When to poll is :mod:`atlasbatch._pace`'s business.
+
+Queued tasks never appear in that listing, so a queued task deleted on the web page would go
+unnoticed until the queue reached it. The user's count of unstarted tasks
+(``?started=false&pagesize=1``: one small read) tells: fewer than ours means some of ours
+are gone, and only then are the unstarted pages walked to find which.
 """
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from atlasbatch._client import AtlasClient
-from atlasbatch._config import Settings
 from atlasbatch._models import State
 
-__all__ = ["PollPacer", "Poller", "TaskUpdate"]
+__all__ = ["Poller", "TaskUpdate", "classify"]
 
 NO_DATA = "No data returned"
 
@@ -38,8 +41,7 @@ def classify(task: dict[str, Any]) -> TaskUpdate:
     """The state of a task JSON as our states name it."""
     task_id = int(task["id"])
     error = task.get("error_msg")
-    runtime = task.get("runtime")
-    runtime_s = float(runtime) if isinstance(runtime, int | float) else None
+    runtime_s = _runtime(task)
     if not task.get("finishtimestamp"):
         state = State.RUNNING if task.get("starttimestamp") else State.QUEUED
         return TaskUpdate(task_id, state, None, None, None)
@@ -51,40 +53,17 @@ def classify(task: dict[str, Any]) -> TaskUpdate:
     return TaskUpdate(task_id, State.FINISHED, str(url) if url else None, None, runtime_s)
 
 
-class PollPacer:
-    """When to poll next, from the measured completion rate and what is still out there."""
-
-    def __init__(self, settings: Settings, *, clock: Any = time.monotonic) -> None:
-        rate = settings.read_rate
-        # Never more than read_share of the read budget, never faster than poll_min_interval.
-        share = rate.seconds / (rate.requests * settings.read_share)
-        self.floor = max(settings.poll_min_interval, share)
-        self.ceiling = settings.poll_max_interval
-        self.task_seconds = settings.expected_task_seconds
-        self._clock = clock
-        self._rate: float | None = None  # completions per second (EWMA)
-        self._last = clock()
-
-    def observe(self, completions: int, runtimes: Iterable[float]) -> None:
-        """Feed one poll's findings."""
-        now = self._clock()
-        elapsed = max(now - self._last, 1e-6)
-        self._last = now
-        for runtime in runtimes:
-            self.task_seconds = 0.8 * self.task_seconds + 0.2 * max(runtime, 0.01)
-        if completions:
-            sample = completions / elapsed
-            self._rate = sample if self._rate is None else 0.7 * self._rate + 0.3 * sample
-
-    def interval(self, *, active: int) -> float:
-        """Seconds to the next poll with ``active`` tasks unfinished on the server."""
-        if active <= 0:
-            return self.ceiling
-        rate = self._rate or 1.0 / self.task_seconds
-        wanted = min(10, active) / rate  # aim for about ten completions per poll mid-run
-        if active <= 2:  # the tail: don't let the last result wait a whole task time
-            wanted = self.task_seconds / 4
-        return min(max(wanted, self.floor), self.ceiling)
+def _runtime(task: dict[str, Any]) -> float | None:
+    """The task's run time: the server's ``runtime`` (0.1 s), else from its timestamps."""
+    runtime = task.get("runtime")
+    if isinstance(runtime, int | float) and not isinstance(runtime, bool):
+        return float(runtime)
+    try:  # older servers: whole-second timestamps are all there is
+        start = dt.datetime.fromisoformat(str(task["starttimestamp"]))
+        finish = dt.datetime.fromisoformat(str(task["finishtimestamp"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (finish - start).total_seconds())
 
 
 class Poller:
@@ -93,6 +72,7 @@ class Poller:
     def __init__(self, client: AtlasClient) -> None:
         self._client = client
         self._etag: str | None = None
+        self._count_etag: str | None = None
 
     async def poll(self, waiting: Iterable[int]) -> tuple[list[TaskUpdate], set[int] | None]:
         """Updates for tasks in ``waiting``, and the ids seen (None when nothing changed)."""
@@ -116,3 +96,21 @@ class Poller:
             if next_page is None:
                 return updates, seen
             page = next_page
+
+    async def unstarted_count(self) -> int | None:
+        """How many of the user's tasks have not started (every script's); None: unchanged."""
+        page = await self._client.list_page(started=False, pagesize=1, etag=self._count_etag)
+        if page is None:
+            return None
+        self._count_etag = page.etag
+        return page.count
+
+    async def unstarted_ids(self, lowest: int) -> set[int]:
+        """Ids of the user's unstarted tasks down to ``lowest`` (newest first, bounded)."""
+        found: set[int] = set()
+        async for task in self._client.iter_tasks(started=False):
+            task_id = int(task["id"])
+            found.add(task_id)
+            if task_id <= lowest:
+                break
+        return found

@@ -77,6 +77,28 @@ def format_duration(seconds: float | None) -> str:
     return f"{days} d {hours:02d} h"
 
 
+def _eta(progress: Progress) -> str:
+    """The ETA, or what stands in for one while the pace is still being measured."""
+    if progress.eta_seconds is None:
+        return "estimating…"
+    return format_duration(progress.eta_seconds)
+
+
+def _age(progress: Progress) -> str:
+    """How old the counts are: they are what the last poll saw."""
+    if progress.polled_ago is None:
+        return "not polled yet"
+    return f"polled {format_duration(progress.polled_ago)} ago"
+
+
+def _outage(progress: Progress) -> str | None:
+    """'server unreachable since 14:05, next try in 40 s', or None while it answers."""
+    if progress.unreachable_since is None:
+        return None
+    since = progress.unreachable_since.strftime("%H:%M")
+    return f"server unreachable since {since}, next try in {progress.next_try_in:.0f} s"
+
+
 def _count(progress: Progress, states: tuple[State, ...]) -> int:
     return sum(progress.counts.get(state, 0) for state in states)
 
@@ -105,7 +127,7 @@ def render_progress(
     head.add_row(
         Text(title or "atlasbatch", style="bold"),
         ProgressBar(total=max(total, 1), completed=done, width=30),
-        Text(f"{done}/{total} targets   ETA {format_duration(progress.eta_seconds)}"),
+        Text(f"{done}/{total} targets   ETA {_eta(progress)}   ({_age(progress)})"),
     )
     counts = [(label, str(_count(progress, states))) for label, states in _COLUMNS
               if label in _ALWAYS or _count(progress, states)]  # fmt: skip
@@ -115,10 +137,17 @@ def render_progress(
         ("writes", _budget(progress.writes_in_window, settings.write_rate)),
         ("reads", _budget(progress.reads_in_window, settings.read_rate)),
         ("throttled", str(progress.throttled)),
-        ("task ≈", format_duration(progress.task_seconds)),
+        ("task ≈", "estimating…" if progress.task_seconds is None
+         else format_duration(progress.task_seconds)),
         ("elapsed", format_duration(elapsed)),
-    ]
-    return Group(head, _pairs(counts), _pairs(server))
+    ]  # fmt: skip
+    if progress.undeletable:
+        server.append(("not deleted", str(progress.undeletable)))
+    outage = _outage(progress)
+    lines: list[RenderableType] = [head, _pairs(counts), _pairs(server)]
+    if outage is not None:
+        lines.append(Text(outage, style="bold yellow"))
+    return Group(*lines)
 
 
 def describe(progress: Progress) -> str:
@@ -128,10 +157,11 @@ def describe(progress: Progress) -> str:
         for label, states in _COLUMNS
         if label in _ALWAYS or _count(progress, states)
     )
+    outage = _outage(progress)
     return (
-        f"{counts}; tasks deleted {progress.tasks_deleted}, on server "
+        f"{counts} ({_age(progress)}); tasks deleted {progress.tasks_deleted}, on server "
         f"{progress.tasks_on_server}; writes in window {progress.writes_in_window}, reads "
-        f"{progress.reads_in_window}; ETA {format_duration(progress.eta_seconds)}"
+        f"{progress.reads_in_window}; ETA {_eta(progress)}" + (f"; {outage}" if outage else "")
     )
 
 
@@ -232,6 +262,11 @@ def print_summary(
         console.print(failures)
         if len(bad) > max_failures:
             console.print(f"… and {len(bad) - max_failures} more: see outcomes.csv")
+    left = ledger.undeleted_count()
+    if left and not interrupted:  # after an interrupt, the resume deletes them
+        console.print(f"{left} task(s) of this run are still on the server (their DELETE kept "
+                      f"failing): `atlasbatch cleanup {out_dir}` removes them",
+                      style="bold", markup=False, soft_wrap=True)  # fmt: skip
     found = output_paths(out_dir)
     if not found:
         return
@@ -241,8 +276,3 @@ def print_summary(
     for label, path in found:
         console.print(f" {path!s:<{width}}  {label}", soft_wrap=True, markup=False,
                       highlight=False)  # fmt: skip
-    left = ledger.undeleted_count()
-    if left and not interrupted:  # after an interrupt, the resume deletes them
-        console.print(f"{left} task(s) of this run are still on the server (their DELETE kept "
-                      f"failing): `atlasbatch cleanup {out_dir}` removes them",
-                      style="bold", markup=False, soft_wrap=True)  # fmt: skip

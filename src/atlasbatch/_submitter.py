@@ -11,14 +11,15 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
 from atlasbatch._book import Book
 from atlasbatch._client import AtlasClient
 from atlasbatch._exceptions import (
+    STOPS_RUN,
     AtlasBatchError,
-    AuthenticationError,
     QueueFullError,
     RequestRejectedError,
     SubmissionUncertainError,
@@ -90,8 +91,13 @@ class Submitter:
                 self._server_free = None
         except RequestRejectedError as exc:
             await self._rejected(number, batch, exc)
+        except STOPS_RUN:
+            raise
+        except AtlasBatchError as exc:  # any other answer: the POST may have been committed
+            log.warning("batch %d: %s; looking for tag %s", number, exc, tag)
+            await self.settle(number, tag, batch)
         else:
-            self._record(number, batch, [int(task["id"]) for task in created])
+            self._record(number, batch, created)
 
     async def settle(self, number: int, tag: str, batch: list[Target]) -> None:
         """After a lost answer: adopt the batch's tasks if the server made them, else retry.
@@ -103,7 +109,7 @@ class Submitter:
             try:
                 pairs = await settle_batch(self._client, self._ledger, number, tag, batch)
                 break
-            except AuthenticationError:
+            except STOPS_RUN:
                 raise
             except AtlasBatchError as exc:
                 log.warning("batch %d: cannot read the task list yet (%s)", number, exc)
@@ -116,10 +122,14 @@ class Submitter:
             self._book.requeue(missing)
             self._notify()
 
-    def _record(self, number: int, batch: list[Target], task_ids: list[int]) -> None:
+    def _record(self, number: int, batch: list[Target], created: list[dict[str, Any]]) -> None:
+        task_ids = [int(task["id"]) for task in created]
         self._ledger.batch_submitted(
             number, list(zip((t.line for t in batch), task_ids, strict=True))
         )
+        username = created[0].get("username")
+        if isinstance(username, str):  # the account the run's tasks belong to (resume check)
+            self._ledger.set_account(username)
         self._created(batch, task_ids)
 
     def _created(self, batch: list[Target], task_ids: list[int]) -> None:
@@ -153,4 +163,4 @@ class Submitter:
             except (SubmissionUncertainError, QueueFullError):
                 await self.settle(number, tag, part)
             else:
-                self._record(number, part, [int(task["id"]) for task in created])
+                self._record(number, part, created)
