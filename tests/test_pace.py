@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from atlasbatch._pace import Pace
@@ -29,7 +31,7 @@ def test_before_any_completion_probes_grow_from_the_floor_up_to_the_prior() -> N
         clock.now += delay
         pace.observe(completions=0, runtimes=[], running=0, started=0)
     assert delays[0] == 1.0  # the read floor, not the 60 s guess
-    assert all(b >= a for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(delays))
     assert max(delays) == 60.0  # the prior only caps the probe step
     # a task that takes S seconds is seen within about S/4 of its end
     times = [sum(delays[:i]) for i in range(1, len(delays) + 1)]
@@ -81,7 +83,7 @@ def test_an_overdue_poll_probes_again_from_the_last_news() -> None:
 
 def test_a_resume_does_not_count_what_finished_while_nobody_looked() -> None:
     """120 tasks finished during the downtime must not read as 120 completions in 1 s."""
-    pace, clock = make(prior=60.0, floor=1.0)
+    pace, _ = make(prior=60.0, floor=1.0)
     pace.observe(completions=120, runtimes=[30.0] * 120, running=1, started=0)
     assert pace.cycle == pytest.approx(30.0)  # from the runtimes, not 120 per poll interval
     assert pace.next_delay(active=40) >= 30.0

@@ -259,8 +259,8 @@ async def test_a_429_error_carries_no_token(tmp_path: Path) -> None:
     )
     settings = Settings(base_url="http://127.0.0.1:9/forcedphot")
     async with AtlasClient(token=TOKEN, settings=settings, transport=transport) as client:
+        url = "http://127.0.0.1:9/forcedphot/static/results/job00001.txt"
         with pytest.raises(ThrottledError) as caught:  # result files have no budget to wait on
-            url = "http://127.0.0.1:9/forcedphot/static/results/job00001.txt"
             await client.download(url, tmp_path / "job00001.txt")
     assert caught.value.retry_after == 7
     assert_no_token_in_error(caught.value)
