@@ -94,7 +94,9 @@ def _positions(t: TargetTable) -> tuple[Floats, Floats, list[str | None]]:
     has_ra, has_dec = _filled(ra_text), _filled(dec_text)
     mpc: list[str | None] = [None] * len(t.lines)
     first: dict[int, tuple[str, str]] = {}  # row -> (column, message) of its row-level problem
-    for i, name in [(i, name) for i, name in enumerate(mpc_text) if name]:
+    for i, name in enumerate(mpc_text):
+        if not name:
+            continue
         if has_ra[i] or has_dec[i]:
             first[i] = ("mpc_name", "give either mpc_name or ra/dec, not both")
         elif problem := _mpc_problem(name):
