@@ -13,16 +13,17 @@ __all__ = ["RATE_FAULTS", "build_parser"]
 
 _DEFAULT = EmulatorConfig()
 _NO_FAULTS = Faults()
-RATE_FAULTS = (
-    "server_error_rate",
-    "drop_before_commit_rate",
-    "drop_after_commit_rate",
-    "slow_rate",
-    "truncate_rate",
-    "lose_rate",
-    "html_error_rate",
-    "garbage_json_rate",
-)
+_RATE_FAULT_HELP = {
+    "server_error_rate": "fraction of requests answered 500/502/503",
+    "drop_before_commit_rate": "fraction of POSTs/DELETEs dropped before they run",
+    "drop_after_commit_rate": "fraction of POSTs/DELETEs dropped after they commit",
+    "slow_rate": "fraction of answers held back --slow-seconds",
+    "truncate_rate": "fraction of result downloads cut mid-line",
+    "lose_rate": "fraction of task attempts lost and run again",
+    "html_error_rate": "fraction of answers replaced by Apache's 502/503/504 page",
+    "garbage_json_rate": "fraction of JSON answers cut in half",
+}
+RATE_FAULTS = tuple(_RATE_FAULT_HELP)
 
 
 def _rate(value: str) -> str | None:
@@ -70,7 +71,9 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-non-loopback", action="store_true", help="allow a non-loopback --host")
     p.add_argument("--user", default=d.username, help="the default user's name")
     p.add_argument("--password", default=d.password, help="the default user's password")
-    p.add_argument("--token", default=d.token, help="the default user's API token (None: random)")
+    p.add_argument(
+        "--token", default=d.token, help="the default user's API token; None: a random one"
+    )
     p.add_argument(
         "--add-user",
         type=_user,
@@ -171,7 +174,7 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
         "--background-task-seconds",
         type=float,
         default=d.background_task_seconds,
-        help="their median task time (None: --task-seconds)",
+        help="their median task time; None: --task-seconds",
     )
 
 
@@ -180,7 +183,8 @@ def _fault_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("faults (all off by default)")
     for name in RATE_FAULTS:
         flag = "--" + name.replace("_", "-")
-        g.add_argument(flag, type=float, default=getattr(f, name), metavar="F", help="fraction")
+        text = _RATE_FAULT_HELP[name]
+        g.add_argument(flag, type=float, default=getattr(f, name), metavar="F", help=text)
     g.add_argument(
         "--slow-seconds",
         type=float,
@@ -200,14 +204,15 @@ def _fault_options(p: argparse.ArgumentParser) -> None:
         type=_names(METHODS, upper=True),
         default=None,
         metavar="M,M",
-        help="only these methods get faults (e.g. DELETE)",
+        help="the faults hit only these methods (e.g. DELETE); with neither this nor "
+        "--fault-endpoints each fault keeps its natural scope",
     )
     g.add_argument(
         "--fault-endpoints",
         type=_names(ENDPOINTS, upper=False),
         default=None,
         metavar="E,E",
-        help="only these endpoints get faults: " + ", ".join(sorted(ENDPOINTS)),
+        help="the faults hit only these endpoints: " + ", ".join(sorted(ENDPOINTS)),
     )
     g.add_argument(
         "--outage",
@@ -215,8 +220,8 @@ def _fault_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="START:END:MODE",
-        help="site down from START to END seconds after "
-        "the start: MODE 503 (HTML page) or drop (no answer); repeatable",
+        help="site down from START to END seconds after the start: MODE 503 (Apache's "
+        "HTML page) or drop (no answer); repeatable",
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict
 
 from ._fault_settings import Faults
 from ._rates import (
@@ -24,7 +24,7 @@ from ._rates import (
     scale_rate,
 )
 
-__all__ = ["TEST_TIMING", "EmulatorConfig", "OutageMode", "OutageWindow"]
+__all__ = ["TEST_TIMING", "EmulatorConfig", "OutageMode", "OutageWindow", "RunnerTiming"]
 
 OutageMode = Literal["503", "drop"]
 """``"503"``: every request gets Apache's HTML 503 page; ``"drop"``: no answer at all."""
@@ -34,7 +34,17 @@ OutageWindow = tuple[float, float, OutageMode]
 
 DAY: Final = 86400.0
 
-TEST_TIMING: Final[dict[str, float]] = {
+
+class RunnerTiming(TypedDict):
+    """The runner's pauses, as keyword arguments of :class:`EmulatorConfig`."""
+
+    runner_idle_poll: float
+    runner_busy_poll: float
+    user_gap: float
+    cancel_check: float
+
+
+TEST_TIMING: Final[RunnerTiming] = {
     "runner_idle_poll": 0.0,
     "runner_busy_poll": 0.0,
     "user_gap": 0.0,
