@@ -49,6 +49,8 @@ __all__ = ["Pipeline", "Progress", "ResultSaver"]
 log = logging.getLogger(__name__)
 
 OutcomeHandler = Callable[[Outcome], Awaitable[None]]
+#: The ledger mark by which ``atlasbatch cancel`` asks a running fetch to stop.
+CANCEL_KEY = "cancel_requested"
 _DELETERS = 8
 
 
@@ -205,12 +207,36 @@ class Pipeline:
             if not first:
                 await anyio.sleep(self._watch.delay())
             first = False
+            await self._cancel_if_asked()
             try:
                 await self._watch.look()
             except STOPS_RUN:
                 raise
             except AtlasBatchError as exc:  # e.g. a retry budget the caller set ran out
                 log.warning("poll failed, will try again: %s", exc)
+
+    async def _cancel_if_asked(self) -> None:
+        """``atlasbatch cancel DIR`` from another terminal: end the run, tasks deleted.
+
+        The request is a mark in the ledger (the other process cannot reach this one any
+        other way); it is read before every poll. What already finished is still stored.
+        """
+        if self._ledger.meta(CANCEL_KEY) is None:
+            return
+        if self._submitter.enabled:
+            log.warning("cancel requested by another atlasbatch process: cancelling the run")
+            self.stop_submitting()
+        book, reason = self._book, "cancelled by the user"
+        for line in list(book.pending):
+            del book.pending[line]
+            self._ledger.set_state(line, State.CANCELLED, error=reason)
+            await self._finalise(line, State.CANCELLED, error=reason)
+        for task_id, line in list(book.waiting.items()):
+            del book.waiting[task_id]
+            book.unstarted.discard(task_id)
+            self._ledger.task_done(task_id, line, State.CANCELLED, error=reason)
+            await self._finalise(line, State.CANCELLED, task_id=task_id, error=reason)
+            await self._del_tx.send(task_id)
 
     async def _apply(self, updates: list[TaskUpdate]) -> None:
         book = self._book
