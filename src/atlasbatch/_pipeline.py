@@ -19,30 +19,28 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-import pandas as pd
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from atlasbatch._book import Book, Progress
 from atlasbatch._client import AtlasClient
+from atlasbatch._deletes import Deletes
+from atlasbatch._downloads import Downloads, Job
 from atlasbatch._exceptions import STOPS_RUN, AtlasBatchError
-from atlasbatch._fetcher import (
-    Fetched,
-    ResultSaver,
-    fetch_result,
-    save_result_file,
-    scratch_dir,
-)
+from atlasbatch._fetcher import ResultSaver, save_result_file, scratch_dir
 from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
 from atlasbatch._poller import TaskUpdate
-from atlasbatch._storage import storage_error
 from atlasbatch._submitter import Submitter
 from atlasbatch._unwrap import unwrapped
 from atlasbatch._watch import Watch
+
+if TYPE_CHECKING:  # only for annotations: a run keeps no frame unless asked
+    import pandas as pd
 
 __all__ = ["Pipeline", "Progress", "ResultSaver"]
 
@@ -82,7 +80,7 @@ class Pipeline:
         self._submitter = Submitter(
             client, ledger, self._book, notify=self._notify, on_refused=self._refused
         )
-        self._undeletable = 0
+        self._deletes = Deletes(client, ledger, self._book, forget=self._forget_task)
 
     # --- public ----------------------------------------------------------------------
 
@@ -93,7 +91,7 @@ class Pipeline:
         run, not an exception group.
         """
         self._book.load(self._ledger)
-        down_tx, down_rx = anyio.create_memory_object_stream[tuple[int, int, str]](math.inf)
+        down_tx, down_rx = anyio.create_memory_object_stream[Job](math.inf)
         del_tx, del_rx = anyio.create_memory_object_stream[int](math.inf)
         self._down_tx, self._del_tx = down_tx, del_tx
         scratch = self._scratch_dir()
@@ -133,7 +131,7 @@ class Pipeline:
             polled_ago=None if pace.last_poll is None else time.monotonic() - pace.last_poll,
             unreachable_since=outage.since,
             next_try_in=outage.seconds_to_next_try(),
-            undeletable=self._undeletable,
+            undeletable=self._deletes.refused,
         )
 
     # --- set-up ----------------------------------------------------------------------
@@ -161,17 +159,26 @@ class Pipeline:
     def _start_workers(
         self,
         tg: TaskGroup,
-        down_rx: MemoryObjectReceiveStream[tuple[int, int, str]],
+        down_rx: MemoryObjectReceiveStream[Job],
         del_rx: MemoryObjectReceiveStream[int],
     ) -> None:
         tg.start_soon(self._submit_loop)
         tg.start_soon(self._poll_loop)
+        downloads = Downloads(
+            self._client, self._ledger, scratch=self._scratch, save=self._save,
+            keep_data=self._keep_data, settle=self._settle, gone=self._result_gone,
+            retry_pause=lambda: self._watch.pace.floor,
+        )  # fmt: skip
         for _ in range(self._settings.download_concurrency):
-            tg.start_soon(self._download_loop, down_rx.clone())
+            tg.start_soon(downloads.work, down_rx.clone(), self._downloaded)
         for _ in range(_DELETERS):
-            tg.start_soon(self._delete_loop, del_rx.clone())
+            tg.start_soon(self._deletes.work, del_rx.clone())
         down_rx.close()
         del_rx.close()
+
+    def _downloaded(self) -> None:
+        self._book.downloading -= 1
+        self._notify()
 
     def _notify(self) -> None:
         self._changed.set()
@@ -234,9 +241,7 @@ class Pipeline:
         for task_id, line in list(book.waiting.items()):
             del book.waiting[task_id]
             book.unstarted.discard(task_id)
-            self._ledger.task_done(task_id, line, State.CANCELLED, error=reason)
-            await self._finalise(line, State.CANCELLED, task_id=task_id, error=reason)
-            await self._del_tx.send(task_id)
+            await self._settle(task_id, line, State.CANCELLED, error=reason)
 
     async def _apply(self, updates: list[TaskUpdate]) -> None:
         book = self._book
@@ -264,9 +269,7 @@ class Pipeline:
             self._notify()
 
     async def _finished_without_file(self, update: TaskUpdate, line: int) -> None:
-        self._ledger.task_done(update.task_id, line, update.state, error=update.error_msg)
-        await self._finalise(line, update.state, task_id=update.task_id, error=update.error_msg)
-        await self._del_tx.send(update.task_id)
+        await self._settle(update.task_id, line, update.state, error=update.error_msg)
 
     async def _vanished(self, task_id: int, line: int) -> None:
         """The server no longer has a task of ours (purged, or deleted elsewhere)."""
@@ -277,53 +280,7 @@ class Pipeline:
         self._forget_task(task_id)
         await self._expired(line, reason=f"task {task_id} disappeared from the server")
 
-    # --- downloading -----------------------------------------------------------------
-
-    async def _download_loop(self, rx: MemoryObjectReceiveStream[tuple[int, int, str]]) -> None:
-        async with rx:
-            async for task_id, line, url in rx:
-                try:
-                    await self._download(task_id, line, url)
-                except STOPS_RUN:
-                    raise
-                except AtlasBatchError as exc:  # a retry budget the caller set ran out
-                    log.warning("task %d: download failed, will try again: %s", task_id, exc)
-                    await anyio.sleep(self._watch.pace.floor)
-                    self._book.downloading += 1
-                    await self._down_tx.send((task_id, line, url))
-                finally:
-                    self._book.downloading -= 1
-                    self._notify()
-
-    async def _download(self, task_id: int, line: int, url: str) -> None:
-        dest = self._scratch / f"{task_id}.part"
-        fetched = await fetch_result(
-            self._client, task_id, url, dest=dest, want_frame=self._keep_data
-        )
-        if fetched.gone:
-            await self._result_gone(task_id, line)
-        elif fetched.path is not None:  # NO_DATA files are dropped with the scratch dir
-            await self._store(task_id, self._ledger.target(line), fetched.path, fetched)
-        else:
-            self._ledger.task_done(task_id, line, State.FAILED, error=fetched.problem)
-            await self._finalise(line, State.FAILED, task_id=task_id, error=fetched.problem)
-            await self._del_tx.send(task_id)
-
-    async def _store(self, task_id: int, target: Target, file: Path, fetched: Fetched) -> None:
-        """File first, ledger second, delete last: a crash between leaves work for resume."""
-        state = State.DOWNLOADED if fetched.rows else State.NO_DATA
-        path = None
-        if state is State.DOWNLOADED and self._save is not None:
-            try:
-                path = await anyio.to_thread.run_sync(_store_file, self._save, target, file)
-            except OSError as exc:  # full, read-only, gone: no waiting mends it
-                raise storage_error(exc, folder=self._out_dir) from exc
-        error = None if state is State.DOWNLOADED else "No data returned"
-        self._ledger.task_done(task_id, target.line, state, error=error, path=path)
-        await self._finalise(
-            target.line, state, task_id=task_id, error=error, path=path, data=fetched.frame
-        )
-        await self._del_tx.send(task_id)
+    # --- results --------------------------------------------------------------------
 
     async def _result_gone(self, task_id: int, line: int) -> None:
         """The result expired on the server (31-day retention): delete the task, ask again."""
@@ -343,31 +300,26 @@ class Pipeline:
 
     # --- deleting --------------------------------------------------------------------
 
-    async def _delete_loop(self, rx: MemoryObjectReceiveStream[int]) -> None:
-        async with rx:
-            async for task_id in rx:
-                await self._delete(task_id)
-
-    async def _delete(self, task_id: int) -> None:
-        """DELETE, waiting out outages; a refusal leaves the task for ``cleanup``."""
-        try:
-            await self._client.delete(task_id)
-        except STOPS_RUN:
-            raise
-        except AtlasBatchError as exc:
-            self._undeletable += 1
-            log.error("task %d could not be deleted (%s); `atlasbatch cleanup` will retry",
-                      task_id, exc)  # fmt: skip
-        else:
-            self._ledger.task_deleted(task_id)
-            self._book.deleted += 1
-        self._forget_task(task_id)
-
     def _forget_task(self, task_id: int) -> None:
         self._book.undeleted.discard(task_id)
         self._notify()
 
     # --- outcomes --------------------------------------------------------------------
+
+    async def _settle(
+        self,
+        task_id: int,
+        line: int,
+        state: State,
+        *,
+        error: str | None = None,
+        path: str | None = None,
+        data: pd.DataFrame | None = None,
+    ) -> None:
+        """A task's query is final: ledger first, then the outcome, then its DELETE."""
+        self._ledger.task_done(task_id, line, state, error=error, path=path)
+        await self._finalise(line, state, task_id=task_id, error=error, path=path, data=data)
+        await self._del_tx.send(task_id)
 
     async def _finalise(
         self,
@@ -389,10 +341,3 @@ class Pipeline:
                 await self._on_outcome(outcome)
         self._book.set(line, state)
         self._notify()
-
-
-def _store_file(save: ResultSaver, target: Target, file: Path) -> str:
-    """Hand a checked download to the saver, then drop the scratch copy."""
-    path = save(target, file.read_bytes())
-    file.unlink(missing_ok=True)
-    return path

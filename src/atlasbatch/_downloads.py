@@ -1,0 +1,123 @@
+"""The download workers: fetch a finished task's file, store it, hand the outcome back.
+
+File first, ledger second, delete last: the pipeline's ``settle`` records the outcome and
+queues the DELETE only after the file is stored, so a crash in between leaves work for the
+resume, never a deleted task without its result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from atlasbatch._client import AtlasClient
+from atlasbatch._exceptions import STOPS_RUN, AtlasBatchError
+from atlasbatch._fetcher import Fetched, ResultSaver, fetch_result
+from atlasbatch._ledger import Ledger
+from atlasbatch._models import State, Target
+from atlasbatch._storage import storage_error
+
+if TYPE_CHECKING:  # only for annotations: a run keeps no frame unless asked
+    import pandas as pd
+
+__all__ = ["Downloads", "Job", "Settle"]
+
+log = logging.getLogger(__name__)
+
+#: (task id, line, result URL)
+Job = tuple[int, int, str]
+
+
+class Settle(Protocol):
+    """The pipeline's way to record a final outcome and queue the task's deletion."""
+
+    async def __call__(
+        self,
+        task_id: int,
+        line: int,
+        state: State,
+        *,
+        error: str | None = None,
+        path: str | None = None,
+        data: pd.DataFrame | None = None,
+    ) -> None: ...
+
+
+class Downloads:
+    """Workers that turn finished tasks into stored results (or permanent failures)."""
+
+    def __init__(
+        self,
+        client: AtlasClient,
+        ledger: Ledger,
+        *,
+        scratch: Path,
+        save: ResultSaver | None,
+        keep_data: bool,
+        settle: Settle,
+        gone: Callable[[int, int], Awaitable[None]],
+        retry_pause: Callable[[], float],
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._scratch = scratch
+        self._save = save
+        self._keep_data = keep_data
+        self._settle = settle
+        self._gone = gone
+        self._retry_pause = retry_pause
+
+    async def work(self, rx: MemoryObjectReceiveStream[Job], done: Callable[[], None]) -> None:
+        """Take jobs until the stream closes; ``done`` after each (success or not)."""
+        async with rx:
+            async for task_id, line, url in rx:
+                try:
+                    await self._until_answered(task_id, line, url)
+                finally:
+                    done()
+
+    async def _until_answered(self, task_id: int, line: int, url: str) -> None:
+        while True:
+            try:
+                await self._download(task_id, line, url)
+                return
+            except STOPS_RUN:
+                raise
+            except AtlasBatchError as exc:  # a retry budget the caller set ran out
+                log.warning("task %d: download failed, will try again: %s", task_id, exc)
+                await anyio.sleep(self._retry_pause())
+
+    async def _download(self, task_id: int, line: int, url: str) -> None:
+        dest = self._scratch / f"{task_id}.part"
+        fetched = await fetch_result(
+            self._client, task_id, url, dest=dest, want_frame=self._keep_data
+        )
+        if fetched.gone:
+            await self._gone(task_id, line)
+        elif fetched.path is not None:  # NO_DATA files are dropped with the scratch dir
+            await self._store(task_id, self._ledger.target(line), fetched.path, fetched)
+        else:
+            await self._settle(task_id, line, State.FAILED, error=fetched.problem)
+
+    async def _store(self, task_id: int, target: Target, file: Path, fetched: Fetched) -> None:
+        state = State.DOWNLOADED if fetched.rows else State.NO_DATA
+        path = None
+        if state is State.DOWNLOADED and self._save is not None:
+            try:
+                path = await anyio.to_thread.run_sync(_store_file, self._save, target, file)
+            except OSError as exc:  # full, read-only, gone: no waiting mends it
+                raise storage_error(exc, folder=self._scratch.parent) from exc
+        error = None if state is State.DOWNLOADED else "No data returned"
+        await self._settle(task_id, target.line, state, error=error, path=path, data=fetched.frame)
+
+
+def _store_file(save: ResultSaver, target: Target, file: Path) -> str:
+    """Hand a checked download to the saver, then drop the scratch copy."""
+    path = save(target, file.read_bytes())
+    file.unlink(missing_ok=True)
+    return path
