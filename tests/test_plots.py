@@ -10,10 +10,12 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgb
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from atlasbatch._plots import _overview_figure, _target_figure, plot_overview, plot_target
 
@@ -154,3 +156,46 @@ def test_plots_from_several_threads_are_all_valid(tmp_path: Path) -> None:
         assert_png(path)
     first = matplotlib.image.imread(paths[0])
     assert np.isfinite(first).all()
+
+
+def overview_boxes(figure: Figure) -> tuple[Bbox, Bbox, list[Bbox]]:
+    """Where the title, the legend and the top panels (with their names) landed, in pixels."""
+    FigureCanvasAgg(figure)
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    title = figure.texts[0].get_window_extent(renderer)
+    (legend,) = figure.legends
+    panels = [
+        Bbox.union([axes.get_window_extent(renderer), axes.title.get_window_extent(renderer)])
+        for axes in figure.axes
+        if axes.get_title()
+    ]
+    return title, legend.get_window_extent(renderer), panels
+
+
+@pytest.mark.parametrize("count", [1, 5, 40])
+def test_overview_title_legend_and_panels_do_not_overlap(count: int) -> None:
+    frames = {f"SN2023ixf-{i}": light_curve() for i in range(count)}
+    figure = _overview_figure(frames, max_panels=36, sigma_limit=3.0)
+    title, legend, panels = overview_boxes(figure)
+    top = figure.bbox.height
+
+    assert title.y1 <= top and legend.y1 <= top
+    assert not title.overlaps(legend)
+    for panel in panels:
+        assert not panel.overlaps(title), panel
+        assert not panel.overlaps(legend), panel
+
+
+def test_overview_legend_names_the_filter_colours_and_marks() -> None:
+    figure = _overview_figure({"a": light_curve("cccc", (1228, 20, 800, -41))},
+                              max_panels=36, sigma_limit=5.0)  # fmt: skip
+    (legend,) = figure.legends
+
+    labels = [t.get_text() for t in legend.get_texts()]
+    # c and o always (the survey's filters), other filters only when there are any
+    assert labels == ["c (cyan)", "o (orange)", "detection ±1σ", "upper limit (5σ)"]
+    colours = [to_rgb(h.get_color()) for h in legend.legend_handles[:2]]  # type: ignore[union-attr]
+    assert colours == [to_rgb("tab:cyan"), to_rgb("tab:orange")]
+    with_h = _overview_figure({"a": light_curve()}, max_panels=36, sigma_limit=3.0)
+    assert [t.get_text() for t in with_h.legends[0].get_texts()][2] == "H (grey)"
+    assert _overview_figure({}, max_panels=36, sigma_limit=3.0).legends == []

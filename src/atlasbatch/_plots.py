@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.container import Container
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from atlasbatch._results import write_atomic
 
@@ -28,6 +29,10 @@ __all__ = ["FILTER_COLOURS", "plot_overview", "plot_target"]
 FILTER_COLOURS: Mapping[str, str] = {"c": "tab:cyan", "o": "tab:orange"}
 _OTHER_COLOUR = "tab:grey"
 _DPI = 100
+# The overview's margins in inches, so that they hold whatever the number of rows: the
+# title, the legend under it, and each top panel's name above the panel.
+_TITLE_TOP, _LEGEND_TOP, _HEADER, _FOOTER = 0.08, 0.36, 0.95, 0.35
+_PANEL_HEIGHT, _PANEL_WIDTH, _MIN_WIDTH = 2.0, 2.6, 6.4
 
 
 def plot_target(df: pd.DataFrame, *, title: str, path: Path, sigma_limit: float = 3.0) -> None:
@@ -65,8 +70,8 @@ def plot_overview(
     """Write a grid of small light curves, one panel per target, as a PNG.
 
     Only the first ``max_panels`` targets (in mapping order) are drawn; the figure title
-    says how many were left out. An empty mapping gives a plot saying "no data". The file
-    is written atomically.
+    says how many were left out, and a legend under it gives the filter colours and marks.
+    An empty mapping gives a plot saying "no data". The file is written atomically.
     """
     figure = _overview_figure(frames, max_panels=max_panels, sigma_limit=sigma_limit)
     _save_png(figure, path)
@@ -78,8 +83,9 @@ def _overview_figure(
     names = list(frames)[: max(max_panels, 0)]
     ncols = max(1, math.ceil(math.sqrt(len(names))))
     nrows = max(1, math.ceil(len(names) / ncols))
-    height = 2.0 * nrows + 0.6
-    figure = Figure(figsize=(2.6 * ncols + 0.4, height), dpi=_DPI)
+    height = _PANEL_HEIGHT * nrows + _HEADER + _FOOTER - 0.4
+    width = max(_PANEL_WIDTH * ncols + 0.4, _MIN_WIDTH)
+    figure = Figure(figsize=(width, height), dpi=_DPI)
     panels = list(figure.subplots(nrows, ncols, squeeze=False).flat)
     for axes, name in zip(panels, names, strict=False):
         _draw_panel(axes, frames[name], name=name, sigma_limit=sigma_limit)
@@ -88,12 +94,40 @@ def _overview_figure(
     if not names:
         _say_no_data(panels[0])
     shown = f"({len(names)} of {len(frames)} targets)" if len(frames) > len(names) else ""
-    figure.suptitle(f"ATLAS forced photometry, µJy vs MJD {shown}".strip())
+    figure.suptitle(
+        f"ATLAS forced photometry, µJy vs MJD {shown}".strip(), y=1.0 - _TITLE_TOP / height,
+        va="top",
+    )  # fmt: skip
+    if names:
+        bands = _band_order(pd.concat([_plottable(frames[n])["F"] for n in names]))
+        _add_legend(figure, bands, sigma_limit=sigma_limit, top=1.0 - _LEGEND_TOP / height)
     # A fixed layout: constrained/tight layout warn (and give up) when panels get crowded.
     figure.subplots_adjust(
-        left=0.06, right=0.98, bottom=0.05, top=1.0 - 0.5 / height, wspace=0.35, hspace=0.55
-    )
+        left=0.4 / width, right=1.0 - 0.15 / width, bottom=_FOOTER / height,
+        top=1.0 - _HEADER / height, wspace=0.35, hspace=0.55,
+    )  # fmt: skip
     return figure
+
+
+def _add_legend(figure: Figure, bands: list[str], *, sigma_limit: float, top: float) -> None:
+    """One legend for every panel: the filter colours (c and o always), then the marks."""
+    shown = [*FILTER_COLOURS, *(b for b in bands if b not in FILTER_COLOURS)]
+    colours = [FILTER_COLOURS.get(band, _OTHER_COLOUR) for band in shown]
+    handles = [
+        Line2D([], [], color=colour, marker="s", linestyle="",
+               label=f"{band} ({colour.removeprefix('tab:')})")
+        for band, colour in zip(shown, colours, strict=True)
+    ]  # fmt: skip
+    handles += [
+        Line2D([], [], color="black", marker="o", markersize=4, linestyle="",
+               label="detection ±1σ"),
+        Line2D([], [], color="black", marker="v", linestyle="", alpha=0.6,
+               label=f"upper limit ({sigma_limit:g}σ)"),
+    ]  # fmt: skip
+    figure.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, top), ncols=len(handles),
+        frameon=False, fontsize="small", handletextpad=0.3, columnspacing=1.2,
+    )  # fmt: skip
 
 
 def _draw_panel(axes: Axes, df: pd.DataFrame, *, name: str, sigma_limit: float) -> None:
@@ -104,6 +138,7 @@ def _draw_panel(axes: Axes, df: pd.DataFrame, *, name: str, sigma_limit: float) 
         _draw_light_curve(axes, points, sigma_limit=sigma_limit, marker_size=2.0)
     axes.set_title(name, fontsize=8)
     axes.tick_params(labelsize=6)
+    axes.locator_params(axis="x", nbins=4)  # five-digit MJDs collide in a small panel
 
 
 def _plottable(df: pd.DataFrame) -> pd.DataFrame:
