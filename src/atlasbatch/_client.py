@@ -34,6 +34,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from atlasbatch._base_url import check_base_url
+from atlasbatch._budget_store import shared_budget
 from atlasbatch._config import Settings
 from atlasbatch._credentials import check_token
 from atlasbatch._exceptions import (
@@ -114,8 +115,14 @@ class AtlasClient:
         self.settings = settings or Settings()
         self.base = check_base_url(self.settings.base_url)
         margin = self.settings.window_margin
-        self.writes = SlidingWindow(self.settings.write_rate, name="write", margin=margin)
-        self.reads = SlidingWindow(self.settings.read_rate, name="read", margin=margin)
+        # one budget with every atlasbatch process of this account: the server counts per user
+        budget = shared_budget(str(self.base), token=token)
+        self.writes = SlidingWindow(
+            self.settings.write_rate, name="write", margin=margin, store=budget
+        )
+        self.reads = SlidingWindow(
+            self.settings.read_rate, name="read", margin=margin, store=budget
+        )
         self._sleep = sleep
         self.outage = Outage(max_wait=self.settings.retry_max_wait, sleep=sleep)
         self._http = httpx.AsyncClient(

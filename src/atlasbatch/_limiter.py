@@ -19,14 +19,21 @@ doubles the limit again (by at least a quarter of the rate), so the budget is wh
 about four windows after the other program stops. A probe made too early costs one 429 event:
 no more refused requests than were in flight together.
 
-Waiters are served by priority (submissions before reads before deletes), FIFO within one.
-The clock and sleep are injectable so tests run instantly.
+The stamps live in a :class:`~atlasbatch._budget_store.BudgetStore`: by default a private
+one in memory, or the file that every atlasbatch process of the same account shares, so
+that two commands in a row, or in parallel, never exceed the limit together (a slot is
+claimed atomically across processes). The shrunk limit, the gate and the priorities stay
+per process: with our own processes counted in the store, a 429 we cannot explain now
+truly means another program.
+
+Waiters are served by priority (submissions before reads before deletes), FIFO within one
+process. The clock and sleep are injectable so tests run instantly; the window's clock
+times the gate and recovery, the store keeps its stamps on its own (wall) clock and
+answers only with counts and durations.
 """
 
 from __future__ import annotations
 
-import bisect
-import contextlib
 import heapq
 import itertools
 import logging
@@ -39,6 +46,7 @@ from enum import IntEnum
 
 import anyio
 
+from atlasbatch._budget_store import BudgetStore
 from atlasbatch._config import Rate
 
 __all__ = ["Permit", "Priority", "SlidingWindow"]
@@ -67,10 +75,12 @@ class Permit:
     """One granted request: :meth:`SlidingWindow.settle` it when its answer is in, or
     :meth:`SlidingWindow.refused` on a 429.
 
-    ``stamp`` is when the server counted it at the latest; ``sent`` when it was granted.
+    ``stamp`` is when the server counted it at the latest; ``sent`` when it was granted
+    (both on the window's clock); ``claim`` its row in the store.
     """
 
     stamp: float
+    claim: int
     sent: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,7 +95,12 @@ class _Ticket:
 
 
 class SlidingWindow:
-    """Mirror of one DRF throttle scope (``name`` is "write" or "read")."""
+    """Mirror of one DRF throttle scope (``name`` is "write" or "read").
+
+    ``store`` holds the stamps: pass :func:`~atlasbatch._budget_store.shared_budget` to
+    share the budget with every atlasbatch process of the account; ``None`` keeps them in
+    this window only (on ``clock``).
+    """
 
     def __init__(
         self,
@@ -95,6 +110,7 @@ class SlidingWindow:
         margin: float = 0.25,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
+        store: BudgetStore | None = None,
     ) -> None:
         self.name = name
         self.rate = rate
@@ -106,7 +122,7 @@ class SlidingWindow:
         self._min_step = math.ceil(rate.requests / _STEPS_TO_FULL)
         self._clock = clock
         self._sleep = sleep
-        self._stamps: list[float] = []  # sorted; at most N + in-flight entries
+        self._store = store if store is not None else BudgetStore.private(clock=clock)
         self._in_flight: set[Permit] = set()  # granted, not yet answered
         self._waiters: list[_Ticket] = []
         self._seq = itertools.count()
@@ -131,9 +147,9 @@ class SlidingWindow:
         return self._gate_until if self._gate_until > self._clock() else None
 
     def in_window(self) -> int:
-        """Requests of ours the server still counts now."""
-        self._expire(self._clock())
-        return len(self._stamps)
+        """Requests of ours the server still counts now (every atlasbatch process's, when
+        the store is shared)."""
+        return self._store.count(self.name, span=self._span).total
 
     async def acquire(self, priority: Priority = Priority.READ) -> Permit:
         """Wait for a slot in the window, then claim it; the request must go out at once."""
@@ -147,9 +163,9 @@ class SlidingWindow:
                 if self._waiters[0] is not ticket:  # a more urgent waiter arrived meanwhile
                     ticket.turn = anyio.Event()
                     continue
-                delay = self._delay(self._clock())
-                if delay <= 0:
-                    return self._grant(ticket)
+                claim, delay = self._try_claim(self._clock())
+                if claim is not None:
+                    return self._grant(ticket, claim)
                 await self._sleep(delay)
         except BaseException:
             self._forget(ticket)
@@ -157,10 +173,10 @@ class SlidingWindow:
 
     def settle(self, permit: Permit) -> None:
         """The answer to ``permit``'s request is in: the server counted it no later than now."""
-        self._drop(permit)
+        self._in_flight.discard(permit)
         self._accepted += 1  # until refused() says otherwise
         permit.stamp = self._clock()
-        bisect.insort(self._stamps, permit.stamp)
+        self._store.settle(self.name, permit.claim)
 
     def refused(self, permit: Permit, *, retry_after: float | None) -> float:
         """Record a 429 for ``permit``; return how long this scope is now closed.
@@ -173,7 +189,8 @@ class SlidingWindow:
         self.throttled += 1
         if permit not in self._in_flight:
             self._accepted -= 1  # settled a moment ago, but refused after all
-        self._drop(permit)
+        self._in_flight.discard(permit)
+        self._store.drop(permit.claim)
         limit = self._limit_at(now)
         if not self._same_event(permit, now):
             limit = self._new_event(now, limit)
@@ -199,8 +216,7 @@ class SlidingWindow:
         fruitless = self._accepted == self._accepted_at_event
         self._fruitless = self._fruitless + 1 if fruitless else 0
         self._accepted_at_event = self._accepted
-        self._expire(now)
-        ours = len(self._stamps) - len(self._in_flight)
+        ours = self._store.count(self.name, span=self._span).answered
         shrunk = max(_FLOOR, ours)
         if shrunk >= limit:  # explained by our own count, or already at the floor
             return limit
@@ -243,42 +259,32 @@ class SlidingWindow:
             limit = min(full, max(2 * limit, limit + self._min_step))
         return limit
 
-    def _grant(self, ticket: _Ticket) -> Permit:
+    def _grant(self, ticket: _Ticket, claim: int) -> Permit:
         heapq.heappop(self._waiters)
         now = self._clock()
-        bisect.insort(self._stamps, now)
         self.granted += 1
-        permit = Permit(now)
+        permit = Permit(now, claim)
+        if self._in_flight:  # never answered (the caller gave up): forgotten with the window
+            self._in_flight = {p for p in self._in_flight if p.stamp > now - self._span}
         self._in_flight.add(permit)
         self._wake_head()
         return permit
 
-    def _delay(self, now: float) -> float:
-        """Seconds until one more request fits (0 if it fits now)."""
-        self._expire(now)
+    def _try_claim(self, now: float) -> tuple[int | None, float]:
+        """Claim a slot in the store if the gate is open and one fits: (claim, 0); else
+        (None, seconds to wait before trying again)."""
+        gate = self._gate_until - now
+        if gate > 0:
+            return None, gate
         limit = self._limit_at(now)
         self._note_recovery(limit)
-        gate = self._gate_until - now
-        if len(self._stamps) < limit:
-            return max(gate, 0.0)
-        oldest_leaves = self._stamps[len(self._stamps) - limit] + self._span - now
-        return max(gate, oldest_leaves, 1e-3)
+        grant = self._store.claim(self.name, limit=limit, span=self._span)
+        return grant.claim, max(grant.wait, 1e-3)
 
     def _note_recovery(self, limit: int) -> None:
         if self._shrunk and limit >= self.rate.requests:
             self._shrunk = False
             log.info("%s budget back to full: %d per %g s", self.name, limit, self.rate.seconds)
-
-    def _expire(self, now: float) -> None:
-        cutoff = now - self._span
-        del self._stamps[: bisect.bisect_right(self._stamps, cutoff)]
-        if self._in_flight:  # never answered (the caller gave up): the stamp is gone too
-            self._in_flight = {p for p in self._in_flight if p.stamp > cutoff}
-
-    def _drop(self, permit: Permit) -> None:
-        self._in_flight.discard(permit)
-        with contextlib.suppress(ValueError):  # already expired from the window
-            self._stamps.remove(permit.stamp)
 
     def _forget(self, ticket: _Ticket) -> None:
         was_head = bool(self._waiters) and self._waiters[0] is ticket
