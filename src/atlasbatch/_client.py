@@ -13,7 +13,6 @@ refuses to send) are permanent: :class:`ConnectionSetupError`, never retried.
 from __future__ import annotations
 
 import logging
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -23,33 +22,22 @@ from typing import Any, TypeVar, cast
 import anyio
 import httpx
 from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_never,
-    wait_none,
-)
-from tenacity.stop import stop_base
 
 from atlasbatch._base_url import check_base_url
 from atlasbatch._budget_store import shared_budget
 from atlasbatch._config import Settings
 from atlasbatch._credentials import check_token
 from atlasbatch._exceptions import (
-    AtlasBatchError,
-    ConnectionSetupError,
     ResultTooLargeError,
     ServerError,
     SubmissionUncertainError,
-    TransportError,
 )
 from atlasbatch._limiter import Priority, SlidingWindow
 from atlasbatch._models import Target
 from atlasbatch._outage import Outage
 from atlasbatch._responses import api_error, retry_after_seconds
 from atlasbatch._storage import storage_error
+from atlasbatch._wire_faults import transient_or_uncertain, transport_error
 
 __all__ = ["AtlasClient", "ListPage"]
 
@@ -82,14 +70,6 @@ class ListPage:
     next_url: str | None
     etag: str | None
     count: int
-
-
-class _TransientError(AtlasBatchError):
-    """Internal marker: worth another attempt (5xx, transport)."""
-
-    def __init__(self, cause: AtlasBatchError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
 
 
 def _user_agent() -> str:
@@ -242,7 +222,7 @@ class AtlasClient:
                     self._raise_for(response, "GET", url)
                 size = await _write_stream(response, dest, limit=limit)
         except httpx.HTTPError as exc:
-            raise self._transport_error("GET", url, exc) from None
+            raise transport_error("GET", url, exc) from None
         if size > limit:
             _remove(dest)
             raise ResultTooLargeError(
@@ -296,43 +276,13 @@ class AtlasClient:
         return response
 
     async def _retrying(self, once: Callable[[], Awaitable[T]]) -> T:
-        """Run ``once`` until it answers, through the shared outage gate.
-
-        Transient failures mark the server unreachable and are tried again (one probe at a
-        time for the whole client) until ``retry_attempts``/``retry_total_seconds`` run
-        out, which by default they never do: only an answer or a permanent error ends it.
-        """
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(_TransientError),
-            wait=wait_none(),  # the outage gate spaces the tries, shared by every request
-            stop=self._stop(),
+        settings = self.settings
+        return await self.outage.call(
+            once,
+            attempts=settings.retry_attempts,
+            seconds=settings.retry_total_seconds,
             sleep=self._sleep,
-            reraise=True,
         )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    async with self.outage.turn():
-                        try:
-                            result = await once()
-                        except _TransientError as transient:
-                            wait = self.outage.failed(str(transient.cause))
-                            log.info("%s; next try in %.1f s", transient.cause, wait)
-                            raise
-                    self.outage.answered()
-                    return result
-        except _TransientError as transient:
-            raise transient.cause from None
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
-
-    def _stop(self) -> stop_base:
-        attempts, seconds = self.settings.retry_attempts, self.settings.retry_total_seconds
-        stop: stop_base = stop_never
-        if attempts is not None:
-            stop = stop_after_attempt(attempts)
-        if seconds != float("inf"):
-            stop = stop | stop_after_delay(seconds)
-        return stop
 
     def _body_of(self, method: str, url: str, response: httpx.Response) -> Any:
         """The JSON of a 200/201; a garbled body is a server fault, worth another attempt."""
@@ -345,7 +295,7 @@ class AtlasClient:
                 f"{method} {url}: the answer is not valid JSON",
                 status=response.status_code, url=url,
             )  # fmt: skip
-            raise self._transient_or_uncertain(method, error, url) from None
+            raise transient_or_uncertain(method, error, url) from None
 
     async def _send_within_budget(
         self,
@@ -376,7 +326,7 @@ class AtlasClient:
         """Raise the exception for an unwanted answer: 5xx transient, the rest as it is."""
         error = api_error(response, action=f"{method} {url}")
         if isinstance(error, ServerError):
-            raise self._transient_or_uncertain(method, error, url)
+            raise transient_or_uncertain(method, error, url)
         raise error
 
     def _window_for(self, priority: Priority | None) -> SlidingWindow | None:
@@ -389,39 +339,7 @@ class AtlasClient:
         try:
             return await self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise self._transport_error(method, url, exc) from None
-
-    def _transport_error(self, method: str, url: str, exc: httpx.HTTPError) -> AtlasBatchError:
-        """Our exception for an httpx failure: permanent when the fault is on our side."""
-        local = _local_fault(exc)
-        if local is not None:
-            return ConnectionSetupError(f"{method} {url}: {local}", url=url)
-        error = TransportError(f"{method} {url}: {type(exc).__name__}: {exc}", url=url)
-        return self._transient_or_uncertain(method, error, url)
-
-    @staticmethod
-    def _transient_or_uncertain(method: str, error: AtlasBatchError, url: str) -> AtlasBatchError:
-        """A failed POST may have been committed: never retry it here, let the caller look."""
-        if method == "POST":
-            return SubmissionUncertainError(f"submission outcome unknown: {error}", url=url)
-        return _TransientError(error)
-
-
-def _local_fault(exc: BaseException) -> str | None:
-    """What is wrong on our side, if that is why httpx failed; never quotes a header value."""
-    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
-        # The text of h11's error quotes the offending header, which may be the token.
-        return "the request could not be built (a header or URL httpx refuses to send)"
-    cause: BaseException | None = exc
-    for _ in range(10):  # the chain is short; bounded all the same
-        if cause is None:
-            return None
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"the server's TLS certificate was rejected: {cause.verify_message}"
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS failed: {cause.reason or cause}"
-        cause = cause.__cause__ or cause.__context__
-    return None
+            raise transport_error(method, url, exc) from None
 
 
 async def _write_stream(response: httpx.Response, dest: Path, *, limit: int) -> int:

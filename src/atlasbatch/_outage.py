@@ -16,8 +16,20 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import anyio
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    stop_never,
+    wait_none,
+)
+from tenacity.stop import stop_base
+
+from atlasbatch._wire_faults import TransientError
 
 __all__ = ["Outage"]
 
@@ -25,6 +37,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 _FIRST_WAIT = 0.5  # seconds: the backoff's first ceiling; it doubles per failed try
 
@@ -92,3 +105,50 @@ class Outage:
         self.since = None
         self.failures = 0
         self.next_try = 0.0
+
+    async def call(
+        self,
+        once: Callable[[], Awaitable[T]],
+        *,
+        attempts: int | None,
+        seconds: float,
+        sleep: Sleep,
+    ) -> T:
+        """Run ``once`` until it answers, through this gate; re-raise what is not transient.
+
+        :class:`TransientError` marks the server unreachable and is tried again (one probe
+        at a time for the whole client) until ``attempts``/``seconds`` run out, which by
+        default they never do: only an answer or a permanent error ends the wait.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            wait=wait_none(),  # the gate spaces the tries, shared by every request
+            stop=_stop(attempts, seconds),
+            sleep=sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self.turn():
+                        try:
+                            result = await once()
+                        except TransientError as transient:
+                            wait = self.failed(str(transient.cause))
+                            log.info("%s; next try in %.1f s", transient.cause, wait)
+                            raise
+                    self.answered()
+                    return result
+        except TransientError as transient:
+            raise transient.cause from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+def _stop(attempts: int | None, seconds: float) -> stop_base:
+    """tenacity's stop condition for the configured patience (none: wait for ever)."""
+    stop: stop_base = stop_never
+    if attempts is not None:
+        stop = stop_after_attempt(attempts)
+    if seconds != float("inf"):
+        stop = stop | stop_after_delay(seconds)
+    return stop
