@@ -221,8 +221,7 @@ async def test_the_async_api_and_the_cli_give_the_same_files(
     first, second = emulator(task_seconds=0.01), emulator(task_seconds=0.01)
     monkeypatch.setenv("ATLAS_TOKEN", first.token)
     argv = ["fetch", str(targets), "--out", str(by_cli), "--base-url", first.base_url,
-            "--write-rate", "100/1s", "--read-rate", "1000/1s", "--task-seconds", "0.01",
-            "--no-plots"]  # fmt: skip
+            "--write-rate", "100/1s", "--read-rate", "1000/1s", "--no-plots"]  # fmt: skip
     assert await anyio.to_thread.run_sync(cli_main, argv) == 0
     report = await run(second, targets, out_dir=by_api)
     assert report.ok
