@@ -41,7 +41,7 @@ def emu(atlas_emulator_factory: Factory, monkeypatch: pytest.MonkeyPatch) -> Emu
 def fetch(emu: Emulator, targets: Path, out: Path, *extra: str) -> int:
     return main(["fetch", str(targets), "--out", str(out), "--no-plots",
                  "--base-url", emu.base_url, "--write-rate", "600/6s",
-                 "--read-rate", "6000/6s", "--task-seconds", "0.02", *extra])  # fmt: skip
+                 "--read-rate", "6000/6s", *extra])  # fmt: skip
 
 
 def run_id(out: Path) -> str:
