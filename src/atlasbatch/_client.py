@@ -28,16 +28,15 @@ from atlasbatch._budget_store import shared_budget
 from atlasbatch._config import Settings
 from atlasbatch._credentials import check_token
 from atlasbatch._exceptions import (
-    ResultTooLargeError,
     ServerError,
     SubmissionUncertainError,
 )
 from atlasbatch._limiter import Priority, SlidingWindow
 from atlasbatch._models import Target
 from atlasbatch._outage import Outage
-from atlasbatch._responses import api_error, retry_after_seconds
-from atlasbatch._storage import storage_error
-from atlasbatch._wire_faults import transient_or_uncertain, transport_error
+from atlasbatch._responses import retry_after_seconds
+from atlasbatch._streaming import stream_to_file
+from atlasbatch._wire_faults import raise_for, transient_or_uncertain, transport_error
 
 __all__ = ["AtlasClient", "ListPage"]
 
@@ -209,26 +208,9 @@ class AtlasClient:
         """
         url = self._rebase(result_url)
         async with self._download_pace:
-            size = await self._retrying(lambda: self._stream_once(url, dest))
+            limit = self.settings.max_result_bytes
+            size = await self._retrying(lambda: stream_to_file(self._http, url, dest, limit=limit))
         self.downloads += 1
-        return size
-
-    async def _stream_once(self, url: str, dest: Path) -> int:
-        limit = self.settings.max_result_bytes
-        try:
-            async with self._http.stream("GET", url) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    self._raise_for(response, "GET", url)
-                size = await _write_stream(response, dest, limit=limit)
-        except httpx.HTTPError as exc:
-            raise transport_error("GET", url, exc) from None
-        if size > limit:
-            _remove(dest)
-            raise ResultTooLargeError(
-                f"{url}: result file larger than the limit of {limit:,} bytes "
-                "(Settings.max_result_bytes); nothing of it was kept"
-            )
         return size
 
     async def delete(self, task_id: int) -> bool:
@@ -320,14 +302,7 @@ class AtlasClient:
                 continue
             if response.status_code in ok:
                 return response
-            self._raise_for(response, method, url)
-
-    def _raise_for(self, response: httpx.Response, method: str, url: str) -> None:
-        """Raise the exception for an unwanted answer: 5xx transient, the rest as it is."""
-        error = api_error(response, action=f"{method} {url}")
-        if isinstance(error, ServerError):
-            raise transient_or_uncertain(method, error, url)
-        raise error
+            raise_for(response, method, url)
 
     def _window_for(self, priority: Priority | None) -> SlidingWindow | None:
         """Reads and writes have separate budgets; static downloads have none."""
@@ -340,26 +315,3 @@ class AtlasClient:
             return await self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise transport_error(method, url, exc) from None
-
-
-async def _write_stream(response: httpx.Response, dest: Path, *, limit: int) -> int:
-    """Write a streamed body to ``dest``; stop past ``limit`` bytes (the caller refuses).
-
-    Plain blocking writes, no fsync: chunks of a local file are written faster than a thread
-    hop, and the saver makes its own copy durable.
-    """
-    size = 0
-    try:
-        with open(dest, "wb") as handle:  # noqa: ASYNC230
-            async for chunk in response.aiter_bytes(1 << 16):
-                size += len(chunk)
-                if size > limit:
-                    break
-                handle.write(chunk)  # a scratch copy: the saver makes it durable
-    except OSError as exc:
-        raise storage_error(exc, folder=dest.parent) from exc
-    return size
-
-
-def _remove(path: Path) -> None:
-    path.unlink(missing_ok=True)

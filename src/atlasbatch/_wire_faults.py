@@ -12,17 +12,20 @@ client's :class:`~atlasbatch._outage.Outage` waits out.
 from __future__ import annotations
 
 import ssl
+from typing import NoReturn
 
 import httpx
 
 from atlasbatch._exceptions import (
     AtlasBatchError,
     ConnectionSetupError,
+    ServerError,
     SubmissionUncertainError,
     TransportError,
 )
+from atlasbatch._responses import api_error
 
-__all__ = ["TransientError", "transient_or_uncertain", "transport_error"]
+__all__ = ["TransientError", "raise_for", "transient_or_uncertain", "transport_error"]
 
 
 class TransientError(AtlasBatchError):
@@ -31,6 +34,14 @@ class TransientError(AtlasBatchError):
     def __init__(self, cause: AtlasBatchError) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+def raise_for(response: httpx.Response, method: str, url: str) -> NoReturn:
+    """Raise the exception for an unwanted answer: 5xx transient, the rest as it is."""
+    error = api_error(response, action=f"{method} {url}")
+    if isinstance(error, ServerError):
+        raise transient_or_uncertain(method, error, url)
+    raise error
 
 
 def transport_error(method: str, url: str, exc: httpx.HTTPError) -> AtlasBatchError:
