@@ -6,6 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from atlasbatch._control_lines import control_link
 from atlasbatch._models import State, Target
 
 __all__ = [
@@ -61,6 +62,8 @@ class OutcomeRow:
 
 
 def target_from_row(row: sqlite3.Row) -> Target:
+    # A control's link to its target is its line (_control_lines): no column to migrate.
+    parent, index = control_link(row["line"]) or (None, None)
     return Target(
         line=row["line"],
         name=row["name"],
@@ -71,6 +74,8 @@ def target_from_row(row: sqlite3.Row) -> Target:
         mjd_max=row["mjd_max"],
         use_reduced=bool(row["use_reduced"]),
         extra=json.loads(row["extra"]),
+        control_of=parent,
+        control_index=index,
     )
 
 

@@ -40,6 +40,10 @@ class Target:
     ``line`` is the row's line number in the input (the header is line 1), so errors and
     outcomes can point back at it. Either ``ra``/``dec`` (decimal degrees, ICRS) or
     ``mpc_name`` is set. ``mjd_min`` None means the whole survey history.
+
+    A control position (``--controls``, :mod:`._controls`) has ``control_of``, the line of
+    the target it surrounds, and ``control_index`` (1..N); its own ``line`` is derived from
+    both (:mod:`._control_lines`), past the input's lines. Both are None for input rows.
     """
 
     line: int
@@ -51,6 +55,8 @@ class Target:
     mjd_max: float | None = None
     use_reduced: bool = False
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    control_of: int | None = None
+    control_index: int | None = None
 
     @property
     def window(self) -> tuple[float | None, float | None, bool]:
