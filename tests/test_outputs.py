@@ -275,3 +275,17 @@ def test_fetch_time_is_stored_in_utc(tmp_path: Path) -> None:
 
     stamp = pd.read_parquet(path)["fetched_at"].iloc[0]
     assert stamp == pd.Timestamp("2026-01-01T23:00:00", tz="UTC")
+
+
+def test_outcomes_csv_rounds_positions_and_mjds_to_1e_9(tmp_path: Path) -> None:
+    noisy = Target(line=2, name="noisy", ra=44.99999999999999, dec=-1e-12,
+                   mjd_min=60000.123456789012, mjd_max=60100.0)  # fmt: skip
+    exact = Target(line=3, name="exact", ra=210.910674, dec=-32.837575)
+    path = tmp_path / "outcomes.csv"
+    write_outcomes_csv(path, [Outcome(target=t, state=State.NO_DATA) for t in (noisy, exact)])
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = {row["name"]: row for row in csv.DictReader(handle)}
+    cells = ("ra", "dec", "mjd_min", "mjd_max")
+    assert [rows["noisy"][c] for c in cells] == ["45.0", "0.0", "60000.123456789", "60100.0"]
+    assert [rows["exact"][c] for c in cells] == ["210.910674", "-32.837575", "", ""]

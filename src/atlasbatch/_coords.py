@@ -89,8 +89,11 @@ def parse_angles(texts: list[str], *, is_ra: bool) -> tuple[Floats, dict[int, st
             errors[i] = f"{what} {show(texts[i])} is not a finite number"
         elif is_ra:
             errors[i] = f"RA {show(texts[i])} is outside 0–360 degrees"
-        else:  # the server's radeclist rejects the poles themselves
-            errors[i] = f"Dec {show(texts[i])} must be strictly between -90 and +90 degrees"
+        else:  # the server's radeclist rejects the poles themselves (atlas_api.md §5.4)
+            errors[i] = (
+                f"Dec {show(texts[i])} must be strictly between -90 and +90 degrees "
+                "(the ATLAS server's rule, which excludes ±90 itself)"
+            )
     values[list(errors)] = np.nan
     if is_ra:
         values[values == 360] = 0.0  # the same meridian; the server's range is [0, 360)

@@ -283,8 +283,9 @@ def write_outcomes_csv(
     """Write ``outcomes.csv`` atomically: one row per input row, sorted by input line.
 
     Columns: ``line,name,state,task_id,error,path,ra,dec,mpc_name,mjd_min,mjd_max`` then the
-    pass-through columns; missing values are empty. Floats are written in full precision;
-    text a spreadsheet would run as a formula gets a leading ``'`` (:mod:`._csv_cells`).
+    pass-through columns; missing values are empty. RA, Dec and MJDs are rounded to 1e-9
+    (:func:`_number`); text a spreadsheet would run as a formula gets a leading ``'``
+    (:mod:`._csv_cells`).
     """
     extra = pass_through_names(extra_columns, reserved=OUTCOME_COLUMNS)
     buffer = io.StringIO()
@@ -296,9 +297,15 @@ def write_outcomes_csv(
             [
                 target.line, csv_cell(target.name), outcome.state.value,
                 csv_cell(outcome.task_id), csv_cell(outcome.error), csv_cell(outcome.path),
-                csv_cell(target.ra), csv_cell(target.dec), csv_cell(target.mpc_name),
-                csv_cell(target.mjd_min), csv_cell(target.mjd_max),
+                _number(target.ra), _number(target.dec), csv_cell(target.mpc_name),
+                _number(target.mjd_min), _number(target.mjd_max),
                 *(csv_cell(target.extra.get(column)) for column in extra),
             ]
         )  # fmt: skip
     write_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def _number(value: float | None) -> str:
+    """RA, Dec or MJD rounded to 1e-9 (3.6 µas, 86 µs), far below any precision that matters:
+    the float noise of sexagesimal input (``44.99999999999999``) reads ``45.0`` again."""
+    return "" if value is None else csv_cell(round(value, 9) + 0.0)  # + 0.0: no "-0.0"
