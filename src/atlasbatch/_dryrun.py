@@ -5,22 +5,34 @@ distinct queries sharing one (mjd_min, mjd_max, reduced) window, one DELETE per 
 task-list poll for about every ten completions plus a few at the tail, one static download
 per task. The time is the larger of what the server's one-task-at-a-time runner needs and
 what the write budget allows (see design.md, "Physical bound").
+
+The report also shows the rows as parsed (positions in decimal degrees, windows), which
+rows share one query and which rows are invalid, so that a user can check the input
+before a run of days; the listings are cut short on big files, the counts never are.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from atlasbatch._base_url import check_base_url
 from atlasbatch._config import Settings
+from atlasbatch._models import Target
 from atlasbatch._progress import format_duration
-from atlasbatch._targets import TargetList
+
+if TYPE_CHECKING:  # the target parser needs pandas; this module does not
+    from atlasbatch._targets import TargetList
 
 __all__ = ["RunPlan", "plan_run", "render_plan"]
 
 _COMPLETIONS_PER_POLL = 10
 _TAIL_POLLS = 8
+#: How many rows each listing shows: all of a small file, the start of a big one.
+SHOWN_ROWS = 30
+_NAME_WIDTH = 24
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +53,7 @@ class RunPlan:
     runner_seconds: float
     write_seconds: float
     budget_seconds: float
+    targets: TargetList = field(repr=False, compare=False)
 
     @property
     def writes(self) -> int:
@@ -54,7 +67,12 @@ class RunPlan:
 
 
 def plan_run(targets: TargetList, settings: Settings, *, user_slots: int = 1) -> RunPlan:
-    """Count the requests ``targets`` need at ``settings``' limits."""
+    """Count the requests ``targets`` need at ``settings``' limits.
+
+    Raises :class:`~atlasbatch.InputError` for a base URL a real run would refuse (plain
+    http to another machine): a dry run must not approve what the run then stops at.
+    """
+    check_base_url(settings.base_url)
     per_window = Counter(t.window for t in targets.unique)
     posts = sum(math.ceil(n / settings.batch_size) for n in per_window.values())
     queries = len(targets.unique)
@@ -82,6 +100,7 @@ def plan_run(targets: TargetList, settings: Settings, *, user_slots: int = 1) ->
         runner_seconds=runner,
         write_seconds=max(budget, submit),
         budget_seconds=budget,
+        targets=targets,
     )
 
 
@@ -97,6 +116,9 @@ def render_plan(plan: RunPlan, *, source: str, settings: Settings, refreshed: in
     write, read = settings.write_rate, settings.read_rate
     lines = [
         "Dry run: nothing was sent.",
+        *_rows_as_parsed(plan.targets),
+        *_duplicate_rows(plan.targets),
+        *_invalid_rows(plan.targets),
         f"{source}: {plan.rows} rows, {plan.rows - plan.invalid} valid, {plan.invalid} invalid; "
         f"{plan.queries} distinct queries ({plan.duplicates} duplicate rows share one), "
         f"{plan.windows} distinct MJD window(s)",
@@ -117,3 +139,68 @@ def render_plan(plan: RunPlan, *, source: str, settings: Settings, refreshed: in
         "per user on the server; change the assumption with --task-seconds)",
     ]
     return "\n".join(lines)
+
+
+def _rows_as_parsed(targets: TargetList) -> list[str]:
+    """A table of the valid rows: what would be asked for each (the first SHOWN_ROWS)."""
+    rows = targets.targets[:SHOWN_ROWS]
+    if not rows:
+        return []
+    more = len(targets.targets) - len(rows)
+    width = min(max(len(t.name) for t in rows), _NAME_WIDTH)
+    lines = [
+        "Rows as parsed (RA, Dec in decimal degrees; sexagesimal RA is read in hours)"
+        + (f", the first {len(rows)} of {len(targets.targets)}:" if more else ":"),
+        f"  {'line':>6}  {'name':<{width}}  {'RA':>11}  {'Dec':>11}  MJD window",
+    ]
+    lines += [
+        f"  {t.line:>6}  {_cut(t.name, width):<{width}}  {_position(t)}  {_window(t)}" for t in rows
+    ]
+    return lines
+
+
+def _duplicate_rows(targets: TargetList) -> list[str]:
+    """Rows that ask what an earlier row asks: queried once, reported for each."""
+    pairs = list(targets.duplicate_of.items())
+    if not pairs:
+        return []
+    names = {t.line: t.name for t in targets.targets}
+    lines = [
+        'Duplicate rows (within 1" or the same mpc_name, and the same window: asked once, '
+        "reported for each):"
+    ]
+    lines += [
+        f"  line {line} ({_cut(names[line], _NAME_WIDTH)}) asks what line {first} "
+        f"({_cut(names[first], _NAME_WIDTH)}) asks"
+        for line, first in pairs[:SHOWN_ROWS]
+    ]
+    return lines + _more(len(pairs))
+
+
+def _invalid_rows(targets: TargetList) -> list[str]:
+    """The problems of the rows --keep-going reports as invalid instead of refusing them."""
+    problems = [problem for _, _, found in targets.invalid for problem in found]
+    if not problems:
+        return []
+    lines = ["Invalid rows (not sent; reported as invalid):"]
+    return lines + [f"  {problem}" for problem in problems[:SHOWN_ROWS]] + _more(len(problems))
+
+
+def _more(count: int) -> list[str]:
+    return [f"  … and {count - SHOWN_ROWS} more"] if count > SHOWN_ROWS else []
+
+
+def _cut(name: str, width: int) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def _position(target: Target) -> str:
+    if target.ra is None or target.dec is None:
+        return f"{'mpc ' + (target.mpc_name or ''):<24}"
+    return f"{target.ra:>11.6f}  {target.dec:>+11.6f}"
+
+
+def _window(target: Target) -> str:
+    low = "survey start" if target.mjd_min is None else f"{target.mjd_min:.10g}"
+    high = "now" if target.mjd_max is None else f"{target.mjd_max:.10g}"
+    return f"{low} to {high}" + (", reduced images" if target.use_reduced else "")
