@@ -4,6 +4,8 @@ server's Dec rule in messages, and an example target file whose comments are tru
 from __future__ import annotations
 
 import csv
+import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,3 +178,20 @@ def test_the_example_files_comments_say_what_the_demo_gives(
     got_no_data = {row["name"] for row in rows if row["state"] == "no_data"}
     assert said_no_data == got_no_data == {"SN2011fe"}  # a demo that shows both outcomes
     assert {row["state"] for row in rows} == {"downloaded", "no_data"}
+
+
+# --- packaging conventions ----------------------------------------------------------------
+
+
+def test_licence_citation_and_changelog_agree_with_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    citation = (REPO / "CITATION.cff").read_text(encoding="utf-8")
+    fields = dict(re.findall(r"^([a-z-]+): (.+)$", citation, flags=re.MULTILINE))
+
+    assert project["license"] == "MIT" == fields["license"]
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    assert fields["version"] == project["version"]
+    assert fields["cff-version"] == "1.2.0"
+    assert "doi: 10.1088/1538-3873/aabadf" in citation  # Tonry et al. 2018, PASP 130, 064505
+    assert "2021TNSAN...7....1S" in citation  # Shingles et al. 2021, the server's AstroNote
+    assert "## [Unreleased]" in (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
