@@ -1,4 +1,4 @@
-"""``fetch --since-last``: only new epochs are asked for, merged without duplicates."""
+"""``fetch --since-last``: only what can exist now is asked for, merged without duplicates."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ def test_since_last_asks_only_for_new_epochs_and_merges_without_duplicates(
                  "--mjd-max", "60200") == 0  # fmt: skip
     second_run = run_id(out)
     assert second_run != first_run
-    # the server was asked, per target, only from its last stored epoch on
+    # the server was asked, per target, only from just after its last stored epoch on
     asked = {f"t{i:05d}.txt": t["mjd_min"] for i, t in enumerate(tasks_of(emu, second_run))}
-    assert asked == last
+    assert asked == {name: round(mjd + 1e-5, 6) for name, mjd in last.items() if mjd}
     assert all(t["mjd_max"] == 60200 for t in tasks_of(emu, second_run))
     assert emu.stats()["tasks_live"] == 0
     # the old ledger and outcomes are kept in history/
@@ -105,22 +105,47 @@ def test_since_last_asks_only_for_new_epochs_and_merges_without_duplicates(
     table = pd.read_parquet(out / "photometry.parquet")
     assert not table.duplicated(["target", "MJD", "Obs"]).any()
     assert len(table) == len(pd.read_parquet(whole / "photometry.parquet"))
-    assert set(pd.read_csv(out / "outcomes.csv")["state"]) == {"downloaded"}
+    outcomes = pd.read_csv(out / "outcomes.csv")
+    assert set(outcomes["state"]) == {"downloaded"}
+    # the rows keep their own window (the refresh's narrower one is only what it asked)
+    assert set(outcomes["mjd_min"]) == {60000} and set(outcomes["mjd_max"]) == {60200}
+    # old epochs keep the task (and time) that fetched them; new ones name the refresh's task
+    first_ids = {t["ra"]: t["id"] for t in tasks_of(emu, first_run)}
+    second_ids = {t["ra"]: t["id"] for t in tasks_of(emu, second_run)}
+    for i, name in enumerate(sorted(last)):
+        rows = table[table["target"] == name.removesuffix(".txt")]
+        old = rows["MJD"] <= last[name]
+        ra = round(i * 0.1, 6)
+        assert set(rows.loc[old, "task_id"]) == {first_ids[ra]}
+        assert set(rows.loc[~old, "task_id"]) == {second_ids[ra]}
+        assert rows.loc[old, "fetched_at"].max() < rows.loc[~old, "fetched_at"].min()
 
 
-def test_a_refresh_with_nothing_new_keeps_every_light_curve(emu: Emulator, tmp_path: Path) -> None:
+def test_a_refresh_of_closed_windows_asks_nothing_and_keeps_every_light_curve(
+    emu: Emulator, tmp_path: Path
+) -> None:
     targets = write_csv(tmp_path / "t.csv", grid_targets(3))
     out = tmp_path / "run"
     assert fetch(emu, targets, out, "--mjd-min", "60000", "--mjd-max", "60050") == 0
     before = {p.name: p.read_text() for p in (out / "lightcurves").glob("*.txt")}
     table_before = pd.read_parquet(out / "photometry.parquet")
+    outcomes_before = pd.read_csv(out / "outcomes.csv")
+    created = emu.stats()["tasks_created"]
+    refreshed_at = pd.Timestamp.now(tz="UTC")
     for _ in range(2):  # twice: a refresh of a refresh is another generation
         assert fetch(emu, targets, out, "--since-last", "--mjd-min", "60000",
                      "--mjd-max", "60050") == 0  # fmt: skip
+        assert emu.stats()["tasks_created"] == created  # every window closed in 2023
         after = {p.name: p.read_text() for p in (out / "lightcurves").glob("*.txt")}
         assert after == before
-        assert set(pd.read_csv(out / "outcomes.csv")["state"]) == {"downloaded"}
-        assert len(pd.read_parquet(out / "photometry.parquet")) == len(table_before)
+        outcomes = pd.read_csv(out / "outcomes.csv")
+        assert set(outcomes["state"]) == {"downloaded"}
+        assert outcomes["error"].str.startswith("not asked again: window closed").all()
+        assert list(outcomes["task_id"]) == list(outcomes_before["task_id"])
+        table = pd.read_parquet(out / "photometry.parquet")
+        kept = table.drop(columns="fetched_at")  # the rows and their provenance, unchanged
+        pd.testing.assert_frame_equal(kept, table_before.drop(columns="fetched_at"))
+        assert (table["fetched_at"] < refreshed_at).all()  # when they were fetched, not now
     assert len(list((out / "history").glob("*.sqlite3"))) == 2
 
     # the plain command resumes the current (refresh) generation: nothing more is asked

@@ -3,11 +3,17 @@
 Both take the run's lock (so they never race a fetch on the same directory), use the
 server and limits the run was started with, and rewrite the outputs afterwards so
 outcomes.csv says what happened. ``cleanup --orphans`` lives in :mod:`._cli_orphans`.
+
+``cancel`` on a directory a fetch is working on cannot take the lock: it records a cancel
+request in the ledger instead (the fetch's pipeline reads it before every poll, then ends
+with its queries cancelled and its tasks deleted), waits a bounded time for the fetch to
+end, reports what the fetch did, and then finishes the job itself under the lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import anyio
@@ -15,20 +21,24 @@ from rich.console import Console
 
 from atlasbatch._cleanup import CleanupReport, cancel_run, cleanup_run
 from atlasbatch._cli_common import (
+    RunRecipe,
     add_server_arguments,
     finish_outputs,
-    read_recipe,
+    open_existing_ledger,
     settings_from_args,
 )
 from atlasbatch._cli_orphans import add_orphan_arguments, run_orphans
+from atlasbatch._cli_resume import recipe_for_run, resume_hint
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
 from atlasbatch._exceptions import InputError
 from atlasbatch._filenames import FileNames
+from atlasbatch._ledger import Ledger
+from atlasbatch._models import State
 from atlasbatch._progress import print_summary
 from atlasbatch._refresh import META_KEY, MergingSaver, settle_unchanged
-from atlasbatch._rundir import open_run
+from atlasbatch._rundir import open_run, run_busy
 
 __all__ = [
     "CANCEL_HELP",
@@ -44,6 +54,10 @@ Cancel the run in DIR: delete its queued and running tasks on the server and mar
 target that has no result yet as cancelled. Results already downloaded stay; finished
 tasks not yet downloaded are left for `atlasbatch cleanup DIR`. Deletes go through the
 same write budget as a fetch.
+
+While a fetch is working on DIR (in another terminal), cancel asks it to stop: the fetch
+cancels its queries and deletes its tasks at its next look at the server, and cancel waits
+for it to end (at most --wait seconds) and says what it did.
 """
 
 CLEANUP_HELP = """\
@@ -60,6 +74,10 @@ deletes them.
 def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``cancel``."""
     parser.add_argument("dir", metavar="DIR", help="run directory")
+    parser.add_argument(
+        "--wait", type=float, default=600.0, metavar="S",
+        help="when a fetch is working on DIR: how long to wait for it to end (default 600)",
+    )  # fmt: skip
     add_server_arguments(parser, from_run=True)
 
 
@@ -72,7 +90,9 @@ def add_cleanup_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return settings_from_args(args, read_recipe(Path(args.dir)))
+    path = Path(args.dir)
+    open_existing_ledger(path).close()  # a clear error for a folder that holds no run
+    return settings_from_args(args, recipe_for_run(args, path))
 
 
 def _report(console: Console, report: CleanupReport, *, verb: str) -> None:
@@ -93,6 +113,8 @@ def run_cancel(args: argparse.Namespace) -> int:
     out_dir = Path(args.dir)
     console = Console()
     left: list[int] = []
+    if run_busy(out_dir) and not _stop_running_fetch(out_dir, console, wait=args.wait):
+        return 1
 
     async def cancel() -> CleanupReport:
         async with AtlasClient(token=token, settings=settings) as client:
@@ -113,6 +135,51 @@ def run_cancel(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     return 1 if report.failed else 0
+
+
+def _tally(ledger: Ledger) -> tuple[int, int, int]:
+    """(rows cancelled, tasks deleted, rows downloaded) so far."""
+    counts = ledger.counts()
+    return counts[State.CANCELLED], ledger.work_mark()[1], counts[State.DOWNLOADED]
+
+
+def _stop_running_fetch(out_dir: Path, console: Console, *, wait: float) -> bool:
+    """Ask the process working on ``out_dir`` to cancel, through the ledger, and wait (at
+    most ``wait`` seconds) for it to end; True once it has, after saying what it did."""
+    ledger = open_existing_ledger(out_dir)
+    try:
+        before = _tally(ledger)
+        ledger.request_cancel()
+    finally:
+        ledger.close()
+    console.print(
+        f"A fetch is working on {out_dir}: asked it to cancel (it does at its next look at "
+        f"the server); waiting for it to end (at most {wait:g} s) …",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + wait
+    while run_busy(out_dir):
+        if time.monotonic() >= deadline:
+            console.print(
+                f"The fetch has not ended yet; it will cancel at its next look at the server. "
+                f"`atlasbatch status {out_dir}` shows where it stands; run `atlasbatch cancel "
+                f"{out_dir}` again once it has ended to check that nothing is left.",
+                markup=False, soft_wrap=True,
+            )  # fmt: skip
+            return False
+        time.sleep(0.2)
+    ledger = open_existing_ledger(out_dir)
+    try:
+        after = _tally(ledger)
+    finally:
+        ledger.close()
+    cancelled, deleted, downloaded = (a - b for a, b in zip(after, before, strict=True))
+    console.print(
+        f"The fetch ended: it cancelled {cancelled} target(s), deleted {deleted} task(s) "
+        f"and stored {downloaded} result(s) meanwhile. Checking what is left …",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    return True
 
 
 def run_cleanup(args: argparse.Namespace) -> int:
@@ -142,10 +209,12 @@ def run_cleanup(args: argparse.Namespace) -> int:
                                plots=not args.no_plots)  # fmt: skip
                 print_summary(console, ledger, out_dir)
                 unsent = ledger.unfinished_queries()
+                recipe, server = RunRecipe.load(ledger), ledger.meta("base_url")
         if unsent:
             console.print(
                 f"{unsent} queries are still open (never sent, or removed before they "
-                f"finished): resume with `atlasbatch fetch`, or `atlasbatch cancel {out_dir}`",
+                f"finished): resume with `{resume_hint(recipe, out_dir, base_url=server)}`, "
+                f"or `atlasbatch cancel {out_dir}`",
                 markup=False,
                 soft_wrap=True,
             )

@@ -34,7 +34,7 @@ from atlasbatch._exceptions import (
 )
 from atlasbatch._fetcher import save_result_file
 from atlasbatch._filenames import FileNames
-from atlasbatch._finish import OutputOptions, write_outputs
+from atlasbatch._finish import OutputOptions, keep_table_current, write_outputs
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State
 from atlasbatch._pipeline import Pipeline, ResultSaver
@@ -68,6 +68,7 @@ class RunRecipe:
     max_queued: int
     task_seconds: float | None
     targets: str | None = None
+    resume: list[str] | None = None  # the command line that resumes the run (shell words)
 
     def store(self, ledger: Ledger) -> None:
         """Write the recipe into the ledger's meta table."""
@@ -150,7 +151,9 @@ def settings_from_args(args: argparse.Namespace, recipe: RunRecipe | None = None
     )
 
 
-def recipe_of(settings: Settings, *, targets: str | None) -> RunRecipe:
+def recipe_of(
+    settings: Settings, *, targets: str | None, resume: list[str] | None = None
+) -> RunRecipe:
     """The recipe to store for a run started with ``settings``."""
     return RunRecipe(
         base_url=settings.base_url,
@@ -159,6 +162,7 @@ def recipe_of(settings: Settings, *, targets: str | None) -> RunRecipe:
         max_queued=settings.max_queued,
         task_seconds=settings.expected_task_seconds,
         targets=targets,
+        resume=resume,
     )
 
 
@@ -283,6 +287,9 @@ async def drive(
             if threading.current_thread() is threading.main_thread():
                 tg.start_soon(_watch_signals, tg.cancel_scope, pipeline)
             tg.start_soon(view, pipeline)
+            if ledger.path is not None:  # photometry.parquet/ grows as results are stored
+                server = client.settings.base_url
+                tg.start_soon(partial(keep_table_current, ledger.path, server=server))
             await pipeline.run()
             interrupted = False
             tg.cancel_scope.cancel()

@@ -1,7 +1,8 @@
 """``atlasbatch fetch``: a target file in, light curves and outcomes out, resumable.
 
-Run again with the same arguments to resume. ``--dry-run`` only counts; ``--since-last``
-starts a refresh generation that asks each target only for epochs after its stored ones.
+Run again with the same arguments to resume (an existing run directory's server and limits
+are the defaults). ``--dry-run`` only counts; ``--since-last`` starts a refresh generation
+that asks each target only for what can exist now (:mod:`._refresh_plan`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from rich.console import Console
@@ -25,6 +28,7 @@ from atlasbatch._cli_common import (
     recipe_of,
     settings_from_args,
 )
+from atlasbatch._cli_resume import recipe_for_run, resume_words
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
@@ -35,17 +39,22 @@ from atlasbatch._identity import check_account
 from atlasbatch._ledger import Ledger
 from atlasbatch._progress import print_summary
 from atlasbatch._refresh import (
-    META_KEY,
     MergingSaver,
-    apply_plan,
-    mark_complete,
-    plan_refresh,
+    RefreshPlan,
+    apply_refresh,
+    asked_targets,
+    describe_plan,
+    preview_refresh,
     settle_unchanged,
     start_generation,
+    stored_plan,
 )
+from atlasbatch._refresh_plan import Ask
 from atlasbatch._registry import register_run
-from atlasbatch._rundir import LEDGER_NAME, open_run, record_targets, refuse_lost_run
-from atlasbatch._targets import TargetList, read_targets
+from atlasbatch._rundir import open_run, record_targets, refuse_lost_run
+
+if TYPE_CHECKING:  # the target parser imports pandas: only `fetch` itself needs it
+    from atlasbatch._targets import TargetList
 
 __all__ = ["add_fetch_arguments", "run_fetch"]
 
@@ -110,10 +119,11 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     window.add_argument(
         "--since-last", action="store_true",
-        help="refresh DIR: ask each target only for epochs after its last stored MJD and "
-        "merge them into its file (the previous ledger moves to DIR/history/)",
+        help="refresh DIR: ask each target only for what can exist now (after its last "
+        "stored epoch; nothing for windows that closed before the last run) and merge it "
+        "into its file (the previous ledger moves to DIR/history/)",
     )  # fmt: skip
-    add_server_arguments(parser)
+    add_server_arguments(parser, from_run=True)  # an existing DIR's server and limits
     out = parser.add_argument_group("output and display")
     out.add_argument(
         "--dry-run",
@@ -130,6 +140,8 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_targets(args: argparse.Namespace) -> TargetList:
     """The validated target list of ``args`` (raises before anything is sent)."""
+    from atlasbatch._targets import read_targets  # noqa: PLC0415 - see the import block
+
     return read_targets(
         args.targets,
         mjd_min=args.mjd_min,
@@ -139,16 +151,26 @@ def load_targets(args: argparse.Namespace) -> TargetList:
     )
 
 
+_FLAGS = ("reduced", "keep_going", "csv", "no_plots")  # on/off options a resume repeats
+
+
 def _dry_run(args: argparse.Namespace, targets: TargetList, settings: Settings) -> int:
-    refreshed = 0
-    if args.since_last and args.out and (Path(args.out) / LEDGER_NAME).exists():
-        plan = plan_refresh(Path(args.out), targets)
-        refreshed = len(plan.windows)
-        targets = apply_plan(targets, plan)
+    refresh = None
+    if args.since_last and args.out:
+        preview = preview_refresh(Path(args.out), targets)
+        if isinstance(preview, RefreshPlan):
+            refresh = describe_plan(preview, targets)
+            counts = preview.counts()
+            targets = asked_targets(targets, preview)
+        else:
+            print(f"atlasbatch: note: a real run would stop: {preview}", file=sys.stderr)
+    refreshed = counts[Ask.AFTER_EPOCH] if refresh is not None else 0
     plan_text = render_plan(
         plan_run(targets, settings), source=args.targets, settings=settings, refreshed=refreshed
     )
     print(plan_text)
+    if refresh is not None:
+        print(refresh)
     try:  # a dry run needs no token, but says now what would stop the real run
         resolve_token(args.token_file, server=settings.base_url)
     except InputError as exc:
@@ -158,22 +180,22 @@ def _dry_run(args: argparse.Namespace, targets: TargetList, settings: Settings) 
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Run ``fetch``; the exit code."""
-    settings = settings_from_args(args)
+    out_dir = Path(args.out) if args.out else None
+    stored = recipe_for_run(args, out_dir)  # an existing run's server and limits by default
+    settings = settings_from_args(args, stored)
     targets = load_targets(args)
     if args.dry_run:
         return _dry_run(args, targets, settings)
-    if not args.out:
+    if out_dir is None:
         raise InputError("fetch needs --out DIR, the run directory (or use --dry-run)")
     token = resolve_token(args.token_file, server=settings.base_url)
     live = {"auto": None, "live": True, "plain": False}[args.progress]
-    recipe = recipe_of(settings, targets=os.path.abspath(args.targets))
+    resume = resume_words(args, base_url=settings.base_url, flags=_FLAGS)
+    recipe = recipe_of(settings, targets=os.path.abspath(args.targets), resume=resume)
     code, interrupted = anyio.run(_fetch, args, targets, recipe, token, live)
     if interrupted:
-        print(
-            f"interrupted; resume with the same command: atlasbatch fetch {args.targets} "
-            f"--out {args.out}" + (" --since-last" if args.since_last else ""),
-            file=sys.stderr,
-        )
+        print(f"interrupted; resume with the same command: {shlex.join(resume)}",
+              file=sys.stderr)  # fmt: skip
         return 130
     return code
 
@@ -190,19 +212,19 @@ async def _fetch(
     async with AtlasClient(token=token, settings=settings) as client:
         await refuse_lost_run(client, out_dir)  # a deleted ledger must not resubmit everything
         with open_run(out_dir, base_url=settings.base_url) as opened:
-            ledger, targets = start_generation(
+            ledger = start_generation(
                 out_dir, opened, targets, base_url=settings.base_url, since_last=args.since_last
             )
             try:
                 added = record_targets(ledger, targets)
-                complete = mark_complete(ledger)
+                closed = apply_refresh(ledger)
                 recipe.store(ledger)
                 register_run(ledger.run_id, folder=out_dir, server=settings.base_url)
+                note = f", {closed} not asked again (window closed)" if closed else ""
                 log.info("%s: run %s, %d new rows, %d in all%s", out_dir, ledger.run_id, added,
-                         len(ledger.lines()),
-                         f", {complete} already complete" if complete else "")  # fmt: skip
+                         len(ledger.lines()), note)  # fmt: skip
                 await check_account(client, ledger)  # before anything is sent or deleted
-                refresh = ledger.meta(META_KEY) is not None
+                refresh = stored_plan(ledger) is not None
                 view = make_view(settings=settings, title=f"atlasbatch → {out_dir}", live=live)
                 names = FileNames.of_ledger(ledger) if refresh else None
                 saver = MergingSaver(out_dir, names=names) if names is not None else None
@@ -211,6 +233,9 @@ async def _fetch(
                     interrupted = await drive(client, ledger, out_dir, view=view, saver=saver)
                 except AtlasBatchError as exc:  # a full disk, a rejected certificate, …
                     return _stopped(exc, ledger, out_dir, mark=mark), False
+                if ledger.cancel_requested():
+                    print("cancelled by `atlasbatch cancel` from another process",
+                          file=sys.stderr)  # fmt: skip
                 settle_unchanged(ledger, out_dir)
                 code = finish_outputs(ledger, out_dir, server=settings.base_url, csv=args.csv,
                                       plots=not args.no_plots and not interrupted)  # fmt: skip

@@ -7,7 +7,6 @@ writes), so status works while the run is going on.
 from __future__ import annotations
 
 import argparse
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from atlasbatch._cli_common import (
     open_existing_ledger,
     settings_from_args,
 )
+from atlasbatch._cli_resume import resume_hint
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
@@ -29,11 +29,7 @@ from atlasbatch._ledger import Ledger
 from atlasbatch._poller import classify
 from atlasbatch._progress import print_summary
 from atlasbatch._refresh import META_KEY, run_finished
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from atlasbatch._rundir import run_busy
 
 __all__ = ["STATUS_HELP", "add_status_arguments", "run_status"]
 
@@ -52,34 +48,22 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(parser, from_run=True)
 
 
-def _busy(out_dir: Path) -> bool:
-    """True when a process holds the run's lock (a fetch, cancel or cleanup is going on)."""
-    if fcntl is None:  # pragma: no cover
-        return False
-    try:
-        handle = os.open(out_dir / ".lock", os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(handle)  # closing drops the shared lock at once
-    return False
-
-
 def _state_line(ledger: Ledger, out_dir: Path, recipe: RunRecipe | None) -> str:
-    if _busy(out_dir):
-        return "in progress (a process is working on it now)"
+    if run_busy(out_dir):
+        asked = ledger.cancel_requested()
+        return "in progress (a process is working on it now)" + (
+            "; cancel requested: it stops at its next look at the server" if asked else ""
+        )
     if run_finished(ledger):
         return "finished"
-    targets = recipe.targets if recipe and recipe.targets else "TARGETS"
-    refresh = " --since-last" if ledger.meta(META_KEY) else ""
-    return (
-        f"stopped with {ledger.unfinished_queries()} queries open; resume with: "
-        f"atlasbatch fetch {targets} --out {out_dir}{refresh}"
-    )
+    open_queries = ledger.unfinished_queries()
+    if not open_queries:  # every row has its outcome (after cancel): only tasks are left
+        return (
+            f"ended, {ledger.undeleted_count()} task(s) left on the server; download what "
+            f"finished and delete them with: atlasbatch cleanup {out_dir}"
+        )
+    hint = resume_hint(recipe, out_dir, base_url=ledger.meta("base_url"))
+    return f"stopped with {open_queries} queries open; resume with: {hint}"
 
 
 def _print_local(console: Console, ledger: Ledger, out_dir: Path) -> None:

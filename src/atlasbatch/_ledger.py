@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
+from atlasbatch._ledger_control import LedgerControl
+from atlasbatch._ledger_queries import QUERY_WINDOWS_SCHEMA, LedgerQueries, QueryRecord
 from atlasbatch._ledger_reports import LedgerReports
 from atlasbatch._ledger_schema import (
     SCHEMA,
@@ -37,14 +39,18 @@ from atlasbatch._ledger_schema import (
 from atlasbatch._models import State, Target
 from atlasbatch._storage import LedgerConnection, ledger_error
 
-__all__ = ["SCHEMA_VERSION", "Ledger", "OutcomeRow", "TaskRow"]
+__all__ = ["SCHEMA_VERSION", "Ledger", "OutcomeRow", "QueryRecord", "TaskRow"]
 
 SCHEMA_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-class Ledger(LedgerReports):
-    """A run's durable state. ``path=None`` keeps it in memory (notebooks, tests)."""
+class Ledger(LedgerQueries, LedgerControl, LedgerReports):
+    """A run's durable state. ``path=None`` keeps it in memory (notebooks, tests).
+
+    The mixins add the windows a refresh asks (:mod:`._ledger_queries`), cancel requests
+    from another process (:mod:`._ledger_control`) and read-only reports.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -67,7 +73,7 @@ class Ledger(LedgerReports):
     def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SCHEMA + QUERY_WINDOWS_SCHEMA)
         with self._tx():
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -187,21 +193,6 @@ class Ledger(LedgerReports):
         """(line, representative line or None for invalid rows, state) of every input row."""
         rows = self._db.execute("SELECT line, rep, state FROM targets ORDER BY line")
         return [(r["line"], r["rep"], State(r["state"])) for r in rows]
-
-    def target(self, line: int) -> Target:
-        """The stored target of an input line."""
-        row = self._db.execute(f"SELECT {TARGET_COLUMNS} FROM targets WHERE line = ?", (line,))
-        return target_from_row(row.fetchone())
-
-    def queries_in(self, *states: State) -> list[Target]:
-        """Representative (deduplicated) targets in any of ``states``, input order."""
-        marks = ",".join("?" * len(states))
-        rows = self._db.execute(
-            f"SELECT {TARGET_COLUMNS} FROM targets WHERE rep = line AND state IN ({marks}) "
-            "ORDER BY line",
-            [s.value for s in states],
-        )
-        return [target_from_row(row) for row in rows]
 
     def set_state(
         self,

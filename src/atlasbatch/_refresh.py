@@ -1,139 +1,70 @@
-"""Incremental refresh (``fetch --since-last``): ask only for new epochs, merge, never duplicate.
+"""Incremental refresh (``fetch --since-last``): ask only what can exist now, merge, keep history.
 
 A refresh is a new *generation* of a run directory: the finished ledger moves to
 ``DIR/history/`` and a fresh one starts, so every remote task of the refresh has its own run
-tag and the old outcomes stay on record. Each target is asked only from the last MJD of its
-stored light curve (inclusive: the server's window is closed, so the last stored epoch comes
-back and the (MJD, Obs) de-duplication drops it; an exclusive bound would risk losing an
-epoch to float rounding). The windows are stored in the new ledger, so a refresh interrupted
+tag and the old outcomes stay on record. What each query asks is planned from the previous
+ledger and the stored light curves (:mod:`._refresh_plan`); the plan and the origins of the
+stored epochs (:mod:`._epoch_origins`) are kept in the new ledger, so a refresh interrupted
 half-way resumes with the same windows even though some files already hold new rows.
 
-The downloads are merged into the stored files by ``_lightcurve_merge`` (its saver and merge
-are re-exported here, where the CLI looks for everything a refresh needs).
+The new ledger records the rows as the user gave them (outcomes.csv shows their own
+windows); the narrower windows the refresh asks are its query windows. The downloads are
+merged into the stored files by ``_lightcurve_merge`` (its saver and merge are re-exported
+here, where the CLI looks for everything a refresh needs).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from atlasbatch._epoch_origins import ORIGINS_KEY, EpochOrigins
 from atlasbatch._exceptions import RunError
 from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger
 from atlasbatch._lightcurve_merge import MergingSaver, lightcurve_path, merge_result_text
-from atlasbatch._models import State, Target
+from atlasbatch._models import State
+from atlasbatch._refresh_plan import (
+    PLAN_KEY,
+    Ask,
+    PreviousRun,
+    RefreshPlan,
+    asked_targets,
+    describe_plan,
+    plan_refresh,
+    stored_last_mjd,
+)
 from atlasbatch._results import write_atomic
 from atlasbatch._rundir import LEDGER_NAME
-from atlasbatch._targets import TargetList
+
+if TYPE_CHECKING:  # the target parser imports pandas: `status` and `cancel` need none
+    from atlasbatch._targets import TargetList
 
 __all__ = [
     "META_KEY",
     "MergingSaver",
     "RefreshPlan",
-    "apply_plan",
+    "apply_refresh",
     "archive_ledger",
+    "asked_targets",
+    "describe_plan",
     "lightcurve_path",
-    "mark_complete",
     "merge_result_text",
-    "plan_refresh",
+    "preview_refresh",
     "run_finished",
     "settle_unchanged",
     "start_generation",
     "stored_last_mjd",
+    "stored_plan",
 ]
 
 log = logging.getLogger(__name__)
 
-META_KEY = "since_last"
+META_KEY = PLAN_KEY
 HISTORY = "history"
-
-
-# --- planning --------------------------------------------------------------------------
-
-
-def stored_last_mjd(path: Path) -> float | None:
-    """The last MJD of a stored light curve, or None when there is none (or it is unusable)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    lines = text.removeprefix("\ufeff").splitlines()
-    if not lines or not lines[0].startswith("###"):
-        return None
-    names = lines[0][3:].split()
-    if "MJD" not in names:
-        return None
-    column = names.index("MJD")
-    latest: float | None = None
-    for line in lines[1:]:
-        fields = line.split()
-        try:
-            value = float(fields[column])
-        except (IndexError, ValueError):
-            continue
-        latest = value if latest is None else max(latest, value)
-    return latest
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshPlan:
-    """What a refresh asks: a new lower MJD per query line; lines already complete."""
-
-    windows: dict[int, float]
-    complete: dict[int, str]  # query line -> stored file (its window holds nothing new)
-
-    def to_json(self) -> str:
-        """The plan as stored in the ledger."""
-        return json.dumps({"windows": self.windows, "complete": self.complete}, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> RefreshPlan:
-        """Read a stored plan back."""
-        raw = json.loads(text)
-        return cls(
-            windows={int(k): float(v) for k, v in raw.get("windows", {}).items()},
-            complete={int(k): str(v) for k, v in raw.get("complete", {}).items()},
-        )
-
-
-def plan_refresh(out_dir: Path, targets: TargetList) -> RefreshPlan:
-    """Per distinct query: ask from its stored last MJD, or not at all when nothing can be new."""
-    windows: dict[int, float] = {}
-    complete: dict[int, str] = {}
-    names = FileNames(t.name for t in targets.targets)  # the run's valid rows, as its ledger
-    for target in targets.unique:
-        path = lightcurve_path(out_dir, target.name, names)
-        last = stored_last_mjd(path)
-        if last is None:
-            continue  # nothing stored (no data last time, or failed): ask the whole window
-        if target.mjd_max is not None and last >= target.mjd_max:
-            complete[target.line] = str(path.relative_to(out_dir))
-        elif target.mjd_min is None or last > target.mjd_min:
-            windows[target.line] = last
-    return RefreshPlan(windows=windows, complete=complete)
-
-
-def apply_plan(targets: TargetList, plan: RefreshPlan) -> TargetList:
-    """The target list with each refreshed query's (and its duplicates') lower MJD moved."""
-    rep = {t.line: targets.duplicate_of.get(t.line, t.line) for t in targets.targets}
-
-    def moved(target: Target) -> Target:
-        start = plan.windows.get(rep.get(target.line, target.line))
-        return target if start is None else dataclasses.replace(target, mjd_min=start)
-
-    return dataclasses.replace(
-        targets,
-        targets=tuple(moved(t) for t in targets.targets),
-        unique=tuple(moved(t) for t in targets.unique),
-    )
-
-
-# --- generations -----------------------------------------------------------------------
 
 
 def run_finished(ledger: Ledger) -> bool:
@@ -143,6 +74,12 @@ def run_finished(ledger: Ledger) -> bool:
         and ledger.undeleted_count() == 0
         and not ledger.open_batches()
     )
+
+
+def stored_plan(ledger: Ledger) -> RefreshPlan | None:
+    """The refresh plan of the ledger's generation; None for a run that is no refresh."""
+    stored = ledger.meta(PLAN_KEY)
+    return None if stored is None else RefreshPlan.from_json(stored)
 
 
 def archive_ledger(out_dir: Path, ledger: Ledger) -> Path:
@@ -164,23 +101,31 @@ def archive_ledger(out_dir: Path, ledger: Ledger) -> Path:
     return target
 
 
+def _store(ledger: Ledger, plan: RefreshPlan, origins: EpochOrigins) -> None:
+    ledger.set_meta(ORIGINS_KEY, origins.to_json())
+    ledger.set_meta(PLAN_KEY, plan.to_json())  # last: its presence marks a refresh
+
+
 def start_generation(
     out_dir: Path, ledger: Ledger, targets: TargetList, *, base_url: str, since_last: bool
-) -> tuple[Ledger, TargetList]:
-    """The ledger to work with and the targets to record in it, for fetch with or without
-    ``--since-last``. A new generation replaces ``ledger`` (closed and archived) when a
-    finished run is refreshed; an unfinished refresh resumes with its stored windows.
+) -> Ledger:
+    """The ledger to work with, for fetch with or without ``--since-last``.
+
+    A refresh of a finished run plans from its ledger, then archives it and returns a new
+    one holding the plan; an unfinished refresh resumes with its stored plan; a refresh of
+    an unfinished plain run is refused. Call :func:`apply_refresh` once the rows are in.
     """
     if ledger.lines():
-        stored = ledger.meta(META_KEY)
-        finished = run_finished(ledger)
-        if since_last and finished:
+        stored = stored_plan(ledger)
+        if since_last and run_finished(ledger):
+            plan, origins = plan_refresh(out_dir, targets, PreviousRun.of_ledger(ledger))
             previous = ledger.run_id
             archived = archive_ledger(out_dir, ledger)
             log.info("previous run %s moved to %s", previous, archived)
             ledger = Ledger(out_dir / LEDGER_NAME)
             ledger.bind_server(base_url)
             ledger.set_meta("previous_run", previous)
+            _store(ledger, plan, origins)
         elif since_last and stored is None:
             raise RunError(
                 f"the run in {out_dir} is unfinished ({ledger.unfinished_queries()} queries "
@@ -188,29 +133,46 @@ def start_generation(
                 "the same fetch command without --since-last, or stop it with "
                 f"`atlasbatch cancel {out_dir}`"
             )
-        elif stored is not None:
-            return ledger, apply_plan(targets, RefreshPlan.from_json(stored))
-        else:
-            return ledger, targets
-    if not since_last:
-        return ledger, targets
-    plan = plan_refresh(out_dir, targets)
-    ledger.set_meta(META_KEY, plan.to_json())
-    return ledger, apply_plan(targets, plan)
+    elif since_last and stored_plan(ledger) is None:  # files but no ledger: plan from files
+        plan, origins = plan_refresh(out_dir, targets, None)
+        _store(ledger, plan, origins)
+    return ledger
 
 
-def mark_complete(ledger: Ledger) -> int:
-    """Queries whose stored window is complete end downloaded at once (nothing to ask)."""
-    stored = ledger.meta(META_KEY)
-    if stored is None:
+def apply_refresh(ledger: Ledger) -> int:
+    """Give a refresh generation's queries their windows; close those not asked again (they
+    keep their outcome, with a note saying why). Idempotent; the number closed now."""
+    plan = stored_plan(ledger)
+    if plan is None:
         return 0
+    ledger.set_query_starts(plan.starts())
     states = {line: state for line, _rep, state in ledger.lines()}
-    done = 0
-    for line, path in RefreshPlan.from_json(stored).complete.items():
-        if states.get(line) is State.PENDING:
-            ledger.set_state(line, State.DOWNLOADED, path=path)
-            done += 1
-    return done
+    closed = 0
+    for line, query in plan.lines.items():
+        if query.ask is Ask.CLOSED and query.state and states.get(line) is State.PENDING:
+            ledger.set_state(line, query.state, task_id=query.task_id, error=query.note,
+                             path=query.path)  # fmt: skip
+            closed += 1
+    return closed
+
+
+def preview_refresh(out_dir: Path, targets: TargetList) -> RefreshPlan | str:
+    """What ``--since-last`` would ask now (for ``--dry-run``), read without the lock; or
+    why a real run would refuse."""
+    path = out_dir / LEDGER_NAME
+    if not path.is_file():
+        return plan_refresh(out_dir, targets, None)[0]
+    ledger = Ledger(path)
+    try:
+        stored = stored_plan(ledger)
+        if not ledger.lines() or not run_finished(ledger):
+            if stored is not None:
+                return stored  # an unfinished refresh: the real run resumes it
+            if ledger.lines():
+                return f"the run in {out_dir} is unfinished: finish or cancel it first"
+        return plan_refresh(out_dir, targets, PreviousRun.of_ledger(ledger))[0]
+    finally:
+        ledger.close()
 
 
 def settle_unchanged(ledger: Ledger, out_dir: Path) -> int:
@@ -219,14 +181,13 @@ def settle_unchanged(ledger: Ledger, out_dir: Path) -> int:
     The server answers "No data returned" when a window holds no epoch; for a target whose
     file is on disk that means "unchanged", and its light curve must stay in the outputs.
     """
-    stored = ledger.meta(META_KEY)
-    if stored is None:
+    plan = stored_plan(ledger)
+    if plan is None:
         return 0
-    plan = RefreshPlan.from_json(stored)
     names = FileNames.of_ledger(ledger)
     settled = 0
     for line, _rep, state in ledger.lines():
-        if line not in plan.windows or state is not State.NO_DATA:
+        if plan.of(line).ask is not Ask.AFTER_EPOCH or state is not State.NO_DATA:
             continue
         path = lightcurve_path(out_dir, ledger.target(line).name, names)
         if path.exists():

@@ -2,7 +2,8 @@
 
 ``DIR/atlasbatch.sqlite3`` is the ledger; ``DIR/.lock`` is held (``flock``) while a process
 works on the directory, so a second process gets a clear error instead of a race. The
-kernel drops the lock when the holder dies, kill -9 included.
+kernel drops the lock when the holder dies, kill -9 included. ``atlasbatch cancel`` reaches
+the holder through the ledger instead (:mod:`._ledger_control`).
 
 A folder whose ledger was deleted while its run still has tasks on the server is refused
 (:func:`refuse_lost_run`): starting afresh would submit every target again and leave the
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atlasbatch._cleanup import run_id_of
 from atlasbatch._client import AtlasClient
@@ -22,16 +25,35 @@ from atlasbatch._exceptions import LedgerDamagedError, RunLockedError
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import Target
 from atlasbatch._registry import forget_runs, lost_runs
-from atlasbatch._targets import TargetList
+
+if TYPE_CHECKING:  # the target parser needs pandas; this module does not
+    from atlasbatch._targets import TargetList
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no advisory locks, one process is trusted
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LEDGER_NAME", "open_run", "record_targets", "refuse_lost_run"]
+__all__ = ["LEDGER_NAME", "open_run", "record_targets", "refuse_lost_run", "run_busy"]
 
 LEDGER_NAME = "atlasbatch.sqlite3"
+
+
+def run_busy(folder: Path) -> bool:
+    """True when a process holds the run directory's lock (a fetch, cancel or cleanup)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
+    try:
+        handle = os.open(folder / ".lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # closing drops the shared lock at once
+    return False
 
 
 @contextlib.contextmanager
@@ -63,10 +85,14 @@ def open_run(out_dir: Path | None, *, base_url: str) -> Iterator[Ledger]:
             ledger.close()
         return
     out_dir.mkdir(parents=True, exist_ok=True)
+    asked_before = time.time()
     with _locked(out_dir):
         ledger = Ledger(out_dir / LEDGER_NAME)
         try:
             ledger.bind_server(base_url)
+            # A cancel request made before we held the lock was for a process that has
+            # ended since; one made from now on is for us (the pipeline watches for it).
+            ledger.drop_cancel_request(made_before=asked_before)
             yield ledger
         finally:
             ledger.close()
