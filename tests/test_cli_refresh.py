@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -190,3 +191,74 @@ def test_merge_across_a_header_change_keeps_every_column() -> None:
     assert list(frame["Obs"]) == ["a", "b"]
     assert frame["PA_DEG"].isna().tolist() == [True, False]
     assert frame["Sky"].tolist() == [21.0, 21.0]
+
+
+def mjd_now() -> float:
+    return time.time() / 86400.0 + 40587.0
+
+
+def posts(emu: Emulator) -> int:
+    return sum(1 for r in emu.requests() if r.method == "POST")
+
+
+def test_a_refresh_asks_only_the_open_windows(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [  # Dec -60: the emulator finds no data there
+        {"name": "closed_data", "ra": 10.0, "dec": 10.0, "mjd_min": 60000, "mjd_max": 60100},
+        {"name": "open_data", "ra": 20.0, "dec": 10.0, "mjd_min": 61000, "mjd_max": ""},
+        {"name": "closed_nodata", "ra": 30.0, "dec": -60.0, "mjd_min": 60000, "mjd_max": 60100},
+        {"name": "open_nodata", "ra": 40.0, "dec": -60.0, "mjd_min": 61000, "mjd_max": ""},
+        {"name": "future_data", "ra": 50.0, "dec": 10.0, "mjd_min": 61000, "mjd_max": 99999},
+    ]
+    targets = write_csv(tmp_path / "t.csv", rows)
+    out = tmp_path / "run"
+    before_first = mjd_now()
+    assert fetch(emu, targets, out) == 0
+    after_first = mjd_now()
+    first_ids = {t["ra"]: t["id"] for t in tasks_of(emu, run_id(out))}
+    last = {n: stored_last_mjd(out / "lightcurves" / f"{n}.txt")
+            for n in ("open_data", "future_data")}  # fmt: skip
+
+    # the dry run shows the plan, row by row, and counts only what is asked
+    seen = posts(emu)
+    capsys.readouterr()
+    assert fetch(emu, targets, out, "--since-last", "--dry-run") == 0
+    plan = capsys.readouterr().out
+    assert posts(emu) == seen
+    assert "POST   /queue/              3" in plan
+    assert "2  not asked again" in plan
+    assert "closed_data: not asked again: window closed (mjd_max 60100)" in plan
+    assert "closed_nodata: not asked again: window closed (mjd_max 60100)" in plan
+    assert f"open_data: MJD {round(last['open_data'] + 1e-5, 6)} to now" in plan
+
+    assert fetch(emu, targets, out, "--since-last") == 0
+    refresh = run_id(out)
+    asked = {t["ra"]: t for t in tasks_of(emu, refresh)}
+    assert sorted(asked) == [20.0, 40.0, 50.0]  # the open windows, and only them
+    assert posts(emu) == seen + 3
+    assert asked[20.0]["mjd_min"] == round(last["open_data"] + 1e-5, 6)
+    assert asked[20.0]["mjd_max"] is None
+    assert asked[50.0]["mjd_min"] == round(last["future_data"] + 1e-5, 6)
+    assert asked[50.0]["mjd_max"] == 99999
+    # no data last time: asked from where the last run's window ended (when it asked)
+    assert before_first - 1e-4 <= asked[40.0]["mjd_min"] <= after_first
+    assert asked[40.0]["mjd_max"] is None
+
+    outcomes = pd.read_csv(out / "outcomes.csv").set_index("name")
+    assert outcomes.loc["closed_data", "state"] == "downloaded"
+    assert outcomes.loc["closed_data", "task_id"] == first_ids[10.0]  # its data's task
+    assert outcomes.loc["closed_nodata", "state"] == "no_data"
+    for name in ("closed_data", "closed_nodata"):
+        assert str(outcomes.loc[name, "error"]).startswith("not asked again: window closed")
+    assert list(outcomes["mjd_min"]) == [60000, 61000, 60000, 61000, 61000]  # as given
+    table = pd.read_parquet(out / "photometry.parquet")
+    closed = table[table["target"] == "closed_data"]
+    assert len(closed) > 0 and set(closed["task_id"]) == {first_ids[10.0]}
+
+    # a refresh of the refresh: the no-data row is asked from where the refresh ended
+    before_second = mjd_now()
+    assert fetch(emu, targets, out, "--since-last") == 0
+    again = {t["ra"]: t for t in tasks_of(emu, run_id(out))}
+    assert sorted(again) == [20.0, 40.0, 50.0]
+    assert after_first - 1e-4 <= again[40.0]["mjd_min"] <= before_second
