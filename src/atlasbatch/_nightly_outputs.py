@@ -1,0 +1,100 @@
+"""Where nightly light curves come from: a run directory's files, or a report's frames.
+
+:func:`write_nightly_table` (re)writes ``photometry_nightly.parquet`` in a run directory from
+its ledger and ``lightcurves/``, and only when something changed since the last time (a
+stamp in the ledger: the run, its latest event and the options), so resuming a finished
+run costs nothing. :func:`outcomes_nightly` builds the same table from a
+:class:`~atlasbatch.RunReport`'s outcomes held in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Hashable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from atlasbatch._ledger import Ledger
+from atlasbatch._models import Outcome, State
+from atlasbatch._nightly_options import NightlyOptions
+
+if TYPE_CHECKING:  # pandas and pyarrow only when there is a table to write
+    import pandas as pd
+
+__all__ = ["NIGHTLY_NAME", "outcomes_nightly", "write_nightly_table"]
+
+log = logging.getLogger(__name__)
+
+NIGHTLY_NAME = "photometry_nightly.parquet"
+_STAMP_KEY = "nightly_stamp"
+
+
+def _stamp(ledger: Ledger, options: NightlyOptions, csv: bool) -> str:
+    return json.dumps(
+        {"run": ledger.run_id, "event": ledger.last_event(), "csv": csv,
+         "options": dataclasses.asdict(options)}, sort_keys=True,
+    )  # fmt: skip
+
+
+def write_nightly_table(
+    ledger: Ledger, out_dir: Path, *, options: NightlyOptions, csv: bool = False
+) -> bool:
+    """Write ``out_dir/photometry_nightly.parquet`` (and ``.csv`` with ``csv``) unless it is
+    up to date with the ledger; True when it was written."""
+    path = out_dir / NIGHTLY_NAME
+    twin = path.with_suffix(".csv") if csv else None
+    stamp = _stamp(ledger, options, csv)
+    if path.is_file() and ledger.meta(_STAMP_KEY) == stamp and (twin is None or twin.is_file()):
+        return False
+    from atlasbatch._nightly_table import (  # noqa: PLC0415 - pandas, pyarrow
+        NightlyTableWriter,
+        SourceCurve,
+        nightly_tables,
+    )
+
+    curves = [
+        SourceCurve(row.target, row.path if row.state is State.DOWNLOADED else None, row.task_id)
+        for row in ledger.outcomes()
+        if row.state is not State.INVALID
+    ]
+    if not any(curve.key is not None for curve in curves):
+        return False
+
+    def load(key: Hashable) -> pd.DataFrame | None:
+        return _read(out_dir / str(key))
+
+    with NightlyTableWriter(path, csv_path=twin) as table:
+        for curve, nights in nightly_tables(curves, load, options):
+            table.add(curve, nights)
+    ledger.set_meta(_STAMP_KEY, stamp)
+    return True
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    """A stored light curve, or None (logged) when it cannot be read."""
+    from atlasbatch._exceptions import ResultFileError  # noqa: PLC0415
+    from atlasbatch._results import parse_result  # noqa: PLC0415 - pandas
+
+    try:
+        return parse_result(path.read_text(encoding="utf-8"), source=path.name)
+    except (OSError, ResultFileError) as exc:
+        log.error("%s: %s", path.name, exc)
+        return None
+
+
+def outcomes_nightly(outcomes: Iterable[Outcome], options: NightlyOptions) -> pd.DataFrame:
+    """The nightly table of the outcomes whose light curves are held in memory."""
+    from atlasbatch._nightly_table import SourceCurve, nightly_frame  # noqa: PLC0415
+
+    frames: dict[Hashable, pd.DataFrame] = {}
+    curves = []
+    for outcome in outcomes:
+        key: Hashable | None = None
+        if outcome.data is not None:
+            # Duplicate rows share their representative's task and frame: one key.
+            key = ("task", outcome.task_id) if outcome.task_id is not None else id(outcome.data)
+            frames[key] = outcome.data
+        curves.append(SourceCurve(outcome.target, key, outcome.task_id))
+    return nightly_frame(curves, frames.get, options)
