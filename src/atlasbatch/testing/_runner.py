@@ -25,7 +25,7 @@ from typing import Literal
 
 from ._clock import Clock
 from ._config import EmulatorConfig
-from ._lightcurve import Job, has_data
+from ._lightcurve import Job, has_data, motion_of
 from ._ordering import Queue
 from ._stats import Stats
 from ._tasks import Task, User
@@ -184,6 +184,7 @@ class Runner:
             end_mjd=math.inf,
             use_reduced=bool(fields["use_reduced"]),
             observations_per_day=self.config.observations_per_day,
+            **motion_of(fields),
         )
         task.touch()
         self._schedule(task.run_until, "finish", task.id)
