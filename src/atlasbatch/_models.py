@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FINAL_STATES", "Outcome", "State", "Target"]
+__all__ = ["FINAL_STATES", "Motion", "Outcome", "State", "Target", "motion_of"]
+
+Motion = tuple[float | None, float, float]
+"""A moving star's ``(epoch, pmra, pmdec)``: what its POST must share besides the window."""
 
 
 class State(StrEnum):
@@ -39,7 +42,10 @@ class Target:
 
     ``line`` is the row's line number in the input (the header is line 1), so errors and
     outcomes can point back at it. Either ``ra``/``dec`` (decimal degrees, ICRS) or
-    ``mpc_name`` is set. ``mjd_min`` None means the whole survey history.
+    ``mpc_name`` is set. ``mjd_min`` None means the whole survey history. ``pmra``/``pmdec``
+    (mas/yr; RA as the angular rate μα* = μα cos δ, like Gaia's ``pmra``) and ``epoch`` (the
+    decimal year of ``ra``/``dec``, rounded to the server's one decimal place) move the
+    forced position with the star; see :attr:`motion`.
 
     A control position (``--controls``, :mod:`._controls`) has ``control_of``, the line of
     the target it surrounds, and ``control_index`` (1..N); its own ``line`` is derived from
@@ -54,14 +60,44 @@ class Target:
     mjd_min: float | None = None
     mjd_max: float | None = None
     use_reduced: bool = False
+    pmra: float | None = None
+    pmdec: float | None = None
+    epoch: float | None = None
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     control_of: int | None = None
     control_index: int | None = None
 
     @property
-    def window(self) -> tuple[float | None, float | None, bool]:
-        """What one POST must share: the MJD window and the photometry mode."""
-        return (self.mjd_min, self.mjd_max, self.use_reduced)
+    def motion(self) -> Motion | None:
+        """``(epoch, pmra, pmdec)`` of a moving star; None for one that stays put."""
+        return motion_of(
+            pmra=self.pmra, pmdec=self.pmdec, epoch=self.epoch, mpc=self.mpc_name is not None
+        )
+
+    @property
+    def window(
+        self,
+    ) -> tuple[float | None, float | None, bool] | tuple[float | None, float | None, bool, Motion]:
+        """What one POST must share: the MJD window, the photometry mode and, for a moving
+        star, its :attr:`motion` (every field of a radeclist POST applies to all its lines)."""
+        window = (self.mjd_min, self.mjd_max, self.use_reduced)
+        motion = self.motion
+        return window if motion is None else (*window, motion)
+
+    def motion_fields(self) -> dict[str, str | float]:
+        """The request fields that move the forced position (none for a star that stays put).
+
+        ``radec_epoch_year`` goes as a string with one decimal place (the server refuses
+        more); without an epoch the server applies ``force.sh``'s own default.
+        """
+        motion = self.motion
+        if motion is None:
+            return {}
+        epoch, pmra, pmdec = motion
+        fields: dict[str, str | float] = {"propermotion_ra": pmra, "propermotion_dec": pmdec}
+        if epoch is not None:
+            fields["radec_epoch_year"] = f"{epoch:.1f}"
+        return fields
 
     def radec_line(self) -> str:
         """This target as one line of the server's ``radeclist`` field."""
@@ -90,3 +126,16 @@ class Outcome:
     def ok(self) -> bool:
         """True for downloaded and no_data: the server answered the question."""
         return self.state in (State.DOWNLOADED, State.NO_DATA)
+
+
+def motion_of(
+    *, pmra: float | None, pmdec: float | None, epoch: float | None, mpc: bool = False
+) -> Motion | None:
+    """``(epoch, pmra, pmdec)`` when the proper motion moves the forced position, else None.
+
+    The server's runner passes ``pmra=``/``pmdec=`` only when non-zero, so a zero motion (and
+    an epoch without motion) changes nothing and is not sent; MPC targets follow their orbit.
+    """
+    if mpc or not (pmra or pmdec):
+        return None
+    return (epoch, pmra or 0.0, pmdec or 0.0)
