@@ -140,6 +140,7 @@ class AtlasClient:
             "use_reduced": first.use_reduced,
             "send_email": False,
             "comment": comment,
+            **first.motion_fields(),  # a batch shares its motion too (Target.window)
         }
         _, created = await self._call_json("POST", self.url("queue/"), Priority.SUBMIT, json=body)
         tasks = created if isinstance(created, list) else [created]
