@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from atlasbatch._control_lines import MAX_CONTROLS, control_line
+from atlasbatch._control_lines import MAX_CONTROLS, control_line, control_link
 from atlasbatch._exceptions import InputError, RunMismatchError
 from atlasbatch._models import Target
 
@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_CONTROL_RADIUS_ARCSEC",
     "ControlSetting",
     "control_positions",
+    "input_rows",
     "record_control_setting",
     "with_controls",
 ]
@@ -114,6 +115,7 @@ def with_controls(targets: TargetList, setting: ControlSetting) -> TargetList:
     reported for each). Raises :class:`InputError` when a control's name is already a
     target's name: the outputs are keyed by name.
     """
+    targets = input_rows(targets)  # a list that has controls already gets them anew
     if setting.count == 0:
         return targets
     by_line = {target.line: target for target in targets.targets}
@@ -134,6 +136,18 @@ def with_controls(targets: TargetList, setting: ControlSetting) -> TargetList:
         targets=(*targets.targets, *controls),
         unique=(*targets.unique, *(c for c in controls if c.line not in duplicate_of)),
         duplicate_of=duplicate_of,
+    )
+
+
+def input_rows(targets: TargetList) -> TargetList:
+    """``targets`` without their control positions: the rows the target file holds."""
+    if all(target.control_of is None for target in targets.targets):
+        return targets
+    return dataclasses.replace(
+        targets,
+        targets=tuple(t for t in targets.targets if t.control_of is None),
+        unique=tuple(t for t in targets.unique if t.control_of is None),
+        duplicate_of={k: v for k, v in targets.duplicate_of.items() if control_link(k) is None},
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from atlasbatch._base_url import check_base_url
 from atlasbatch._config import Settings
+from atlasbatch._controls import input_rows
 from atlasbatch._models import Target
 from atlasbatch._progress import format_duration
 
@@ -54,6 +55,9 @@ class RunPlan:
     write_seconds: float
     budget_seconds: float
     targets: TargetList = field(repr=False, compare=False)
+    #: Of the queries, how many are control positions (``--controls``), and per target.
+    controls: int = 0
+    controls_per_target: int = 0
 
     @property
     def writes(self) -> int:
@@ -73,6 +77,7 @@ def plan_run(targets: TargetList, settings: Settings, *, user_slots: int = 1) ->
     http to another machine): a dry run must not approve what the run then stops at.
     """
     check_base_url(settings.base_url)
+    inputs = input_rows(targets)  # the file's rows: control positions are added, not read
     per_window = Counter(t.window for t in targets.unique)
     posts = sum(math.ceil(n / settings.batch_size) for n in per_window.values())
     queries = len(targets.unique)
@@ -86,10 +91,10 @@ def plan_run(targets: TargetList, settings: Settings, *, user_slots: int = 1) ->
     submit = ((posts - 1) // rate.requests) * rate.seconds + task if posts else 0.0
     polls = math.ceil(queries / _COMPLETIONS_PER_POLL) + (_TAIL_POLLS if queries else 0)
     return RunPlan(
-        rows=len(targets.targets) + len(targets.invalid),
-        invalid=len(targets.invalid),
+        rows=len(inputs.targets) + len(inputs.invalid),
+        invalid=len(inputs.invalid),
         queries=queries,
-        duplicates=len(targets.duplicate_of),
+        duplicates=len(inputs.duplicate_of),
         windows=len(per_window),
         posts=posts,
         deletes=queries,
@@ -100,7 +105,9 @@ def plan_run(targets: TargetList, settings: Settings, *, user_slots: int = 1) ->
         runner_seconds=runner,
         write_seconds=max(budget, submit),
         budget_seconds=budget,
-        targets=targets,
+        targets=inputs,
+        controls=queries - len(inputs.unique),
+        controls_per_target=max((t.control_index or 0 for t in targets.unique), default=0),
     )
 
 
@@ -123,6 +130,7 @@ def render_plan(plan: RunPlan, *, source: str, settings: Settings, refreshed: in
         f"{plan.queries} distinct queries ({plan.duplicates} duplicate rows share one), "
         f"{plan.windows} distinct MJD window(s)",
     ]
+    lines += _control_cost(plan)
     if refreshed:
         lines.append(f"--since-last: {refreshed} queries asked only after their last stored MJD")
     lines += [
@@ -139,6 +147,21 @@ def render_plan(plan: RunPlan, *, source: str, settings: Settings, refreshed: in
         "per user on the server; change the assumption with --task-seconds)",
     ]
     return "\n".join(lines)
+
+
+def _control_cost(plan: RunPlan) -> list[str]:
+    """What ``--controls`` costs: (N+1)x the tasks of the targets given by RA/Dec."""
+    if not plan.controls:
+        return []
+    plain = plan.queries - plan.controls
+    alone = math.ceil(plain / plan.user_slots) * plan.task_seconds
+    return [
+        f"--controls {plan.controls_per_target}: {plan.controls} control positions, "
+        f"{plan.controls_per_target} around each target given by RA/Dec: {plan.queries} tasks "
+        f"instead of {plain} ({plan.queries / plain:.3g}x), "
+        f"{format_duration(plan.runner_seconds)} of server time instead of "
+        f"{format_duration(alone)} at {plan.user_slots} task(s) at a time per user"
+    ]
 
 
 def _rows_as_parsed(targets: TargetList) -> list[str]:

@@ -22,6 +22,7 @@ import anyio
 from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger, OutcomeRow
 from atlasbatch._models import Outcome, State
+from atlasbatch._nightly_options import NightlyOptions
 from atlasbatch._outputs import write_outcomes_csv
 from atlasbatch._table_parts import TABLE_NAME, behind
 
@@ -55,6 +56,9 @@ class OutputOptions:
     plots: bool = True
     max_plots: int = 500
     sigma_limit: float = 3.0
+    #: The options of photometry_nightly.parquet (written with ``parquet``); None: those the
+    #: run was fetched with (kept in its ledger; none after ``fetch --no-nightly``).
+    nightly: NightlyOptions | None = None
 
 
 def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: OutputOptions) -> None:
@@ -64,6 +68,10 @@ def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: Output
     write_outcomes_csv(out_dir / "outcomes.csv", outcomes, extra_columns=extra, ordered=True)
     if options.parquet:
         _sync_table(ledger, out_dir, server=server, options=options)
+    if options.parquet:
+        from atlasbatch._nightly_outputs import write_nightly_table  # noqa: PLC0415
+
+        write_nightly_table(ledger, out_dir, options=options.nightly, csv=options.csv)
     if options.plots:
         _plot_new(ledger, out_dir, options=options)
 
@@ -142,6 +150,8 @@ def _plot_new(ledger: Ledger, out_dir: Path, *, options: OutputOptions) -> None:
     seen: set[str] = set()
     for row in ledger.iter_outcomes():
         if row.state is not State.DOWNLOADED or row.path is None or row.path in seen:
+            continue
+        if row.target.control_of is not None:  # control positions: in the tables, not plotted
             continue
         seen.add(row.path)  # duplicate rows share their representative's file and plot
         if len(seen) > options.max_plots:

@@ -23,12 +23,19 @@ from atlasbatch._nightly_options import NightlyOptions
 if TYPE_CHECKING:  # pandas and pyarrow only when there is a table to write
     import pandas as pd
 
-__all__ = ["NIGHTLY_NAME", "outcomes_nightly", "write_nightly_table"]
+__all__ = [
+    "NIGHTLY_NAME",
+    "outcomes_nightly",
+    "remember_nightly",
+    "remembered_nightly",
+    "write_nightly_table",
+]
 
 log = logging.getLogger(__name__)
 
 NIGHTLY_NAME = "photometry_nightly.parquet"
 _STAMP_KEY = "nightly_stamp"
+_OPTIONS_KEY = "nightly_options"
 
 
 def _stamp(ledger: Ledger, options: NightlyOptions, csv: bool) -> str:
@@ -38,11 +45,31 @@ def _stamp(ledger: Ledger, options: NightlyOptions, csv: bool) -> str:
     )  # fmt: skip
 
 
+def remember_nightly(ledger: Ledger, options: NightlyOptions | None) -> None:
+    """Keep the run's nightly options (None: no nightly table) for ``cleanup`` and resumes."""
+    value = "off" if options is None else json.dumps(dataclasses.asdict(options), sort_keys=True)
+    if ledger.meta(_OPTIONS_KEY) != value:
+        ledger.set_meta(_OPTIONS_KEY, value)
+
+
+def remembered_nightly(ledger: Ledger) -> NightlyOptions | None:
+    """The run's nightly options: as last fetched, else the defaults; None when it was
+    fetched with ``--no-nightly``."""
+    value = ledger.meta(_OPTIONS_KEY)
+    if value == "off":
+        return None
+    return NightlyOptions() if value is None else NightlyOptions(**json.loads(value))
+
+
 def write_nightly_table(
-    ledger: Ledger, out_dir: Path, *, options: NightlyOptions, csv: bool = False
+    ledger: Ledger, out_dir: Path, *, options: NightlyOptions | None = None, csv: bool = False
 ) -> bool:
     """Write ``out_dir/photometry_nightly.parquet`` (and ``.csv`` with ``csv``) unless it is
-    up to date with the ledger; True when it was written."""
+    up to date with the ledger; True when it was written. ``options`` None: the run's own
+    (:func:`remembered_nightly`), and nothing when it was fetched with ``--no-nightly``."""
+    options = options or remembered_nightly(ledger)
+    if options is None:
+        return False
     path = out_dir / NIGHTLY_NAME
     twin = path.with_suffix(".csv") if csv else None
     stamp = _stamp(ledger, options, csv)

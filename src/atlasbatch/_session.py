@@ -24,12 +24,19 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
+from atlasbatch._controls import (
+    DEFAULT_CONTROL_RADIUS_ARCSEC,
+    ControlSetting,
+    record_control_setting,
+    with_controls,
+)
 from atlasbatch._exceptions import InputError
 from atlasbatch._fetcher import save_result_file
 from atlasbatch._filenames import FileNames
 from atlasbatch._identity import check_account
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, Outcome, State
+from atlasbatch._nightly_options import NightlyOptions
 from atlasbatch._pipeline import Pipeline
 from atlasbatch._registry import register_run
 from atlasbatch._rundir import open_run, record_targets, refuse_lost_run
@@ -68,6 +75,15 @@ class RunReport:
     def ok(self) -> bool:
         """True when every row ended downloaded or no_data."""
         return all(o.ok for o in self.outcomes)
+
+    def nightly(self, options: NightlyOptions | None = None) -> pd.DataFrame:
+        """One row per target, filter and night: the cut, clipped, weighted mean flux
+        (``photometry_nightly.parquet``'s table; :mod:`atlasbatch._nightly`), from the light
+        curves held in memory (``keep_data``); targets are judged by their controls' light
+        curves when the run had ``controls``."""
+        from atlasbatch._nightly_outputs import outcomes_nightly  # noqa: PLC0415
+
+        return outcomes_nightly(self.outcomes, options or NightlyOptions())
 
 
 def _as_target_list(source: TargetSource, **options: Any) -> TargetList:
@@ -118,6 +134,8 @@ class Session:
         mjd_max: float | None = None,
         use_reduced: bool = False,
         save_result: Saver | None = None,
+        controls: int = 0,
+        control_radius: float = DEFAULT_CONTROL_RADIUS_ARCSEC,
     ) -> AsyncGenerator[Outcome, None]:
         """Yield one :class:`Outcome` per input row as each target ends.
 
@@ -126,11 +144,15 @@ class Session:
         ``save_result(target, data)`` stores one result file and returns its path relative
         to ``out_dir`` (default: ``lightcurves/<name>.txt``); an OSError it raises stops
         the run as a :class:`StorageError`, and the task stays on the server.
+        ``controls`` adds that many control positions ``control_radius`` arcseconds around
+        each RA/Dec target (ATClean's 8 at 17″ is the usual choice); they are fetched in the
+        same run and yield outcomes too, with ``Target.control_of`` set. A run directory
+        started with controls must be resumed with the same ones.
         """
         options = _Options(
             out_dir=None if out_dir is None else Path(out_dir), keep_data=keep_data,
             keep_going=keep_going, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced,
-            save_result=save_result,
+            save_result=save_result, controls=controls, control_radius=control_radius,
         )  # fmt: skip
         return self._outcomes(targets, options, left=None)
 
@@ -159,6 +181,7 @@ class Session:
             targets, mjd_min=options.mjd_min, mjd_max=options.mjd_max,
             use_reduced=options.use_reduced, keep_going=options.keep_going,
         )  # fmt: skip
+        target_list = with_controls(target_list, options.control_setting())
         send, receive = anyio.create_memory_object_stream[Outcome](math.inf)
         with unwrapped():  # the AtlasBatchError that stopped the run, not a task-group error
             async with anyio.create_task_group() as tg:
@@ -178,6 +201,7 @@ class Session:
         async with send:
             await refuse_lost_run(self._client, out_dir)
             with open_run(out_dir, base_url=self.settings.base_url) as ledger:
+                record_control_setting(ledger, options.control_setting())
                 record_targets(ledger, targets)
                 if out_dir is not None:  # so `cleanup --orphans` knows these tasks are not orphans
                     register_run(ledger.run_id, folder=out_dir, server=self.settings.base_url)
@@ -205,6 +229,12 @@ class _Options:
     mjd_max: float | None = None
     use_reduced: bool = False
     save_result: Saver | None = None
+    controls: int = 0
+    control_radius: float = DEFAULT_CONTROL_RADIUS_ARCSEC
+
+    def control_setting(self) -> ControlSetting:
+        """The control positions asked for (raises InputError for impossible ones)."""
+        return ControlSetting(count=self.controls, radius_arcsec=self.control_radius)
 
     def saver(self, ledger: Ledger) -> Saver | None:
         """The result saver of ``ledger``'s run, its OSErrors (disk full, read-only) raised
