@@ -13,6 +13,7 @@ import importlib.resources
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from rich.console import Console
@@ -23,7 +24,9 @@ from atlasbatch._config import Rate, Settings
 from atlasbatch._exceptions import InputError
 from atlasbatch._progress import format_duration, print_summary
 from atlasbatch._rundir import open_run, record_targets
-from atlasbatch._targets import TargetList, read_targets
+
+if TYPE_CHECKING:  # the target parser imports pandas: `atlasbatch --help` does not
+    from atlasbatch._targets import TargetList
 
 __all__ = ["DEMO_HELP", "add_demo_arguments", "example_targets", "run_demo"]
 
@@ -111,6 +114,7 @@ def _settings(base_url: str) -> Settings:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run ``demo``; the exit code."""
+    from atlasbatch._targets import read_targets  # noqa: PLC0415 - pandas
     from atlasbatch.testing import Emulator, EmulatorConfig  # noqa: PLC0415 - starlette, uvicorn
 
     if args.task_seconds <= 0:

@@ -15,9 +15,10 @@ that number and it can run nothing. :func:`csv_cell` serves :mod:`csv` writers,
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:  # imported where a table is neutralised: outcomes.csv needs no pyarrow
+    import pyarrow as pa
 
 __all__ = ["FORMULA_STARTS", "csv_cell", "neutralise", "neutralise_schema", "neutralise_table"]
 
@@ -51,12 +52,16 @@ def csv_cell(value: object) -> str:
 
 def neutralise_schema(schema: pa.Schema) -> pa.Schema:
     """``schema`` with neutralised column names (they become the CSV's header row)."""
+    import pyarrow as pa  # noqa: PLC0415 - see the import block
+
     return pa.schema([field.with_name(neutralise(field.name)) for field in schema])
 
 
 def neutralise_table(table: pa.Table) -> pa.Table:
     """``table`` with neutralised column names and string cells (vectorised); numbers as
     they were. Its schema is :func:`neutralise_schema` of the table's."""
+    import pyarrow as pa  # noqa: PLC0415
+
     columns = [
         _neutralise_column(column) if _is_text(field.type) else column
         for field, column in zip(table.schema, table.columns, strict=True)
@@ -65,10 +70,14 @@ def neutralise_table(table: pa.Table) -> pa.Table:
 
 
 def _is_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa  # noqa: PLC0415
+
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _neutralise_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    import pyarrow.compute as pc  # noqa: PLC0415
+
     risky = pc.and_(
         pc.match_substring_regex(column, _FORMULA_START_RE2),
         pc.invert(pc.match_substring_regex(column, _NUMBER_RE2)),

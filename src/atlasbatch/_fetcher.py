@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-import pandas as pd
 
 from atlasbatch._client import AtlasClient
 from atlasbatch._exceptions import NotFoundError, ResultFileError
@@ -23,6 +23,9 @@ from atlasbatch._poller import classify
 from atlasbatch._result_check import check_result_file
 from atlasbatch._results import parse_result, write_atomic
 from atlasbatch._storage import storage_error
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Fetched", "ResultSaver", "fetch_result", "save_result_file", "scratch_dir"]
 

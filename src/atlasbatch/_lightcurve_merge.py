@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from atlasbatch._filenames import FileNames
 from atlasbatch._models import Target
-from atlasbatch._photometry import merge_new_epochs
 from atlasbatch._results import parse_result, write_atomic
+
+if TYPE_CHECKING:  # imported where files are merged: `status` and `cancel` need no pandas
+    import pandas as pd
 
 __all__ = ["MergingSaver", "lightcurve_path", "merge_result_text"]
 
@@ -39,6 +40,8 @@ def _rows(text: str, source: str) -> tuple[list[str], list[str], pd.DataFrame]:
 
 
 def _keyed(frame: pd.DataFrame, lines: list[str]) -> pd.DataFrame:
+    import pandas as pd  # noqa: PLC0415 - see the import block
+
     keys = frame[["MJD"]].copy()
     keys["Obs"] = frame["Obs"] if "Obs" in frame.columns else pd.NA
     keys[_LINE] = lines
@@ -61,6 +64,8 @@ def merge_result_text(old: str, new: str, *, source: str = "result") -> str:
     the merged file has the new header plus any column only the old one had, and missing
     values are written as ``nan``.
     """
+    from atlasbatch._photometry import merge_new_epochs  # noqa: PLC0415
+
     old_names, old_lines, old_frame = _rows(old, f"{source} (stored)")
     new_names, new_lines, new_frame = _rows(new, source)
     if not old_lines:

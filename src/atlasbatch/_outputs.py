@@ -1,68 +1,52 @@
-"""Run outputs: one Parquet table (and optional CSV twin) for all targets, and outcomes.csv.
+"""Run outputs besides the table's parts: outcomes.csv, the CSV twin, single-file tables.
 
-The table is streamed: per-target frames are buffered only up to one row group, so memory
-stays bounded however many targets a run has. Its schema is fixed up front (a Parquet file
-has one schema), carries pandas metadata so that ``pd.read_parquet`` restores nullable
-``Int64``, ``string`` and ``bool`` dtypes, and is:
-
-    server columns (§12, PA_DEG null when the file lacked it) + derived columns
-    + provenance (target, target_line, input_ra, input_dec, mpc_name, task_id,
-      mjd_min, mjd_max, use_reduced, fetched_at, server) + pass-through columns (strings)
+Importing this module costs no pandas or pyarrow (``cancel`` and ``cleanup`` rewrite
+outcomes.csv and often nothing else); the functions that build tables import them.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
-
-from atlasbatch._csv_cells import csv_cell, neutralise_schema, neutralise_table
+from atlasbatch._csv_cells import csv_cell
 from atlasbatch._models import Outcome, Target
-from atlasbatch._photometry import DERIVED_COLUMNS, add_derived_columns
-from atlasbatch._results import (
-    INT_COLUMNS,
-    SERVER_COLUMNS,
-    STRING_COLUMNS,
-    AtomicFile,
-    write_atomic,
-)
+from atlasbatch._results import SERVER_COLUMNS, AtomicFile
+
+if TYPE_CHECKING:
+    from _csv import Writer as CsvWriter
+
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = [
     "OUTCOME_COLUMNS",
-    "PROVENANCE_COLUMNS",
     "PhotometryTableWriter",
     "pass_through_names",
+    "write_csv_twin",
     "write_outcomes_csv",
 ]
 
 logger = logging.getLogger(__name__)
 
-_DERIVED_DTYPES: Mapping[str, str] = {
-    "snr": "float64", "detected": "bool", "mag_ab": "float64", "mag_ab_err": "float64",
-    "mag_limit": "float64", "quality_ok": "bool", "quality_flags": "string",
-}  # fmt: skip
-_PROVENANCE_DTYPES: Mapping[str, str] = {
-    "target": "string", "target_line": "int64", "input_ra": "float64",
-    "input_dec": "float64", "mpc_name": "string", "task_id": "Int64", "mjd_min": "float64",
-    "mjd_max": "float64", "use_reduced": "bool", "fetched_at": "datetime64[us, UTC]",
-    "server": "string",
-}  # fmt: skip
-PROVENANCE_COLUMNS: tuple[str, ...] = tuple(_PROVENANCE_DTYPES)
 OUTCOME_COLUMNS: tuple[str, ...] = (
     "line", "name", "state", "task_id", "error", "path", "ra", "dec", "mpc_name",
     "mjd_min", "mjd_max",
 )  # fmt: skip
+_DERIVED_AND_PROVENANCE: tuple[str, ...] = (
+    "snr", "detected", "mag_ab", "mag_ab_err", "mag_limit", "quality_ok", "quality_flags",
+    "target", "target_line", "input_ra", "input_dec", "mpc_name", "task_id", "mjd_min",
+    "mjd_max", "use_reduced", "fetched_at", "server",
+)  # fmt: skip
+#: Column names of the photometry table that pass-through columns must not take.
+TABLE_RESERVED: tuple[str, ...] = (*SERVER_COLUMNS, *_DERIVED_AND_PROVENANCE)
 _DEFAULT_ROW_GROUP_ROWS = 65_536
+_RENAMES_SAID: set[tuple[str, str]] = set()
 
 
 def pass_through_names(extra_columns: Sequence[str], *, reserved: Iterable[str]) -> dict[str, str]:
@@ -77,44 +61,22 @@ def pass_through_names(extra_columns: Sequence[str], *, reserved: Iterable[str])
         output = column
         while output in taken:
             output = f"input_{output}"
-        if output != column:
+        if output != column and (column, output) not in _RENAMES_SAID:
+            _RENAMES_SAID.add((column, output))  # once per process, not once per table part
             logger.warning("pass-through column %r is written as %r", column, output)
         taken.add(output)
         names[column] = output
     return names
 
 
-def _schema(extra_names: Iterable[str]) -> pa.Schema:
-    """The fixed table schema, with pandas metadata so dtypes survive a round trip."""
-    dtypes = {
-        **{name: _server_dtype(name) for name in SERVER_COLUMNS},
-        **_DERIVED_DTYPES,
-        **_PROVENANCE_DTYPES,
-        **dict.fromkeys(extra_names, "string"),
-    }
-    template = pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()})
-    schema = pa.Schema.from_pandas(template, preserve_index=False)
-    # pandas asks for large_string; plain string is read by more tools and is big enough.
-    fields = [
-        field.with_type(pa.string()) if pa.types.is_large_string(field.type) else field
-        for field in schema
-    ]
-    return pa.schema(fields, metadata=schema.metadata)
-
-
-def _server_dtype(name: str) -> str:
-    if name in INT_COLUMNS:
-        return "Int64"
-    return "string" if name in STRING_COLUMNS else "float64"
-
-
 class PhotometryTableWriter:
-    """Stream per-target light curves into one Parquet file (and optionally a CSV twin).
+    """Stream light curves into one Parquet file (and optionally a CSV twin), in row groups.
 
     Use as a context manager; the files appear at ``path``/``csv_path`` only when it exits
-    without an exception (written to temporary names, then renamed), so a crashed run never
+    without an exception (written to temporary names, then renamed), so a crash never
     leaves a half-written table behind. ``extra_columns`` are pass-through columns of the
     target file, read from ``Target.extra`` (see :func:`pass_through_names` for clashes).
+    Rows are built by :func:`atlasbatch._table.photometry_table`, as the API's are.
     """
 
     def __init__(
@@ -125,9 +87,14 @@ class PhotometryTableWriter:
         csv_path: Path | None = None,
         row_group_rows: int = _DEFAULT_ROW_GROUP_ROWS,
     ) -> None:
-        reserved = (*SERVER_COLUMNS, *DERIVED_COLUMNS, *PROVENANCE_COLUMNS)
-        self._extra = pass_through_names(extra_columns, reserved=reserved)
-        self.schema = _schema(self._extra.values())
+        import pyarrow.csv as pa_csv  # noqa: PLC0415 - see the module docstring
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        from atlasbatch._csv_cells import neutralise_schema  # noqa: PLC0415
+        from atlasbatch._table import table_schema  # noqa: PLC0415
+
+        self.extra = pass_through_names(extra_columns, reserved=TABLE_RESERVED)
+        self.schema = table_schema(self.extra.values())
         self._row_group_rows = max(1, row_group_rows)
         self._buffer: list[pa.Table] = []
         self._buffered_rows = 0
@@ -176,22 +143,37 @@ class PhotometryTableWriter:
         Server columns the schema does not know are left out (they stay in the per-target
         file). ``fetched_at`` must be timezone-aware; it is stored in UTC.
         """
+        import numpy as np  # noqa: PLC0415
+
+        from atlasbatch._table import Provenance, photometry_table  # noqa: PLC0415
+
         if self.closed:
             raise ValueError("PhotometryTableWriter is closed")
         if fetched_at.tzinfo is None:
             raise ValueError("fetched_at must be tz-aware, e.g. datetime.now(UTC)")
-        if not set(DERIVED_COLUMNS) <= set(df.columns):
-            df = add_derived_columns(df)
-        self._note_unknown_columns(df)
-        provenance = _provenance(target, task_id=task_id, server=server, fetched_at=fetched_at)
-        provenance.update({out: target.extra.get(src) for src, out in self._extra.items()})
-        table = pa.Table.from_arrays(
-            [_column(df, field, provenance) for field in self.schema], schema=self.schema
-        )
+        self.note_unknown(df.columns)
+        owner = Provenance(target, task_id, fetched_at, server)
+        curve = np.zeros(len(df), dtype=np.intp)
+        self.add_table(photometry_table(df, curve, [[owner]], schema=self.schema, extra=self.extra))
+
+    def add_table(self, table: pa.Table) -> None:
+        """Append rows made by :func:`~atlasbatch._table.photometry_table` with
+        :attr:`schema` (buffered up to one row group)."""
+        if self.closed:
+            raise ValueError("PhotometryTableWriter is closed")
         self._buffer.append(table)
         self._buffered_rows += table.num_rows
         if self._buffered_rows >= self._row_group_rows:
             self._flush()
+
+    def note_unknown(self, columns: Iterable[object]) -> None:
+        """Log once each light-curve column the table has no place for."""
+        from atlasbatch._table import unknown_columns  # noqa: PLC0415
+
+        for column in unknown_columns(columns):
+            if column not in self._unknown_logged:
+                self._unknown_logged.add(column)
+                logger.warning("column %r is not in the photometry table schema", column)
 
     def close(self) -> None:
         """Write what is buffered, finish both files and move them into place."""
@@ -221,6 +203,10 @@ class PhotometryTableWriter:
 
     def _flush(self) -> None:
         """Write the buffered targets as one row group (few, large groups read fastest)."""
+        import pyarrow as pa  # noqa: PLC0415
+
+        from atlasbatch._csv_cells import neutralise_table  # noqa: PLC0415
+
         if not self._buffer:
             return
         table = pa.concat_tables(self._buffer)
@@ -241,46 +227,43 @@ class PhotometryTableWriter:
         for pending in self._files:
             pending.discard()
 
-    def _note_unknown_columns(self, df: pd.DataFrame) -> None:
-        known = {*SERVER_COLUMNS, *DERIVED_COLUMNS}
-        for column in map(str, df.columns):
-            if column not in known and column not in self._unknown_logged:
-                self._unknown_logged.add(column)
-                logger.warning("column %r is not in the photometry table schema", column)
 
+def write_csv_twin(parts: Sequence[Path], path: Path) -> None:
+    """Write ``path`` (photometry.csv) from the table's parts, one row group in memory at a
+    time, atomically; text a spreadsheet would run as a formula gets a leading ``'``."""
+    import pyarrow.csv as pa_csv  # noqa: PLC0415 - see the module docstring
+    import pyarrow.parquet as pq  # noqa: PLC0415
 
-def _provenance(
-    target: Target, *, task_id: int | None, server: str, fetched_at: datetime
-) -> dict[str, object]:
-    return {
-        "target": target.name,
-        "target_line": target.line,
-        "input_ra": target.ra,
-        "input_dec": target.dec,
-        "mpc_name": target.mpc_name,
-        "task_id": task_id,
-        "mjd_min": target.mjd_min,
-        "mjd_max": target.mjd_max,
-        "use_reduced": target.use_reduced,
-        "fetched_at": fetched_at.astimezone(UTC),
-        "server": server,
-    }
+    from atlasbatch._csv_cells import neutralise_schema, neutralise_table  # noqa: PLC0415
 
-
-def _column(df: pd.DataFrame, field: pa.Field, provenance: Mapping[str, object]) -> pa.Array:
-    """One column of the table: from the frame, a repeated provenance value, or nulls."""
-    if field.name in provenance:
-        return pa.array([provenance[field.name]] * len(df), type=field.type)
-    if field.name not in df.columns:
-        return pa.nulls(len(df), type=field.type)
-    # A safe cast: 1228.0 may become int64 1228, but 12.5 raises instead of truncating.
-    return pa.array(df[field.name], from_pandas=True).cast(field.type)
+    pending = AtomicFile(path)
+    try:
+        writer: pa_csv.CSVWriter | None = None
+        for part in parts:
+            source = pq.ParquetFile(part)
+            if writer is None:
+                writer = pa_csv.CSVWriter(str(pending.temp), neutralise_schema(source.schema_arrow))
+            for group in range(source.num_row_groups):
+                writer.write_table(neutralise_table(source.read_row_group(group)))
+        if writer is not None:
+            writer.close()
+        pending.commit()
+    except BaseException:
+        pending.discard()
+        raise
 
 
 def write_outcomes_csv(
-    path: Path, outcomes: Iterable[Outcome], *, extra_columns: Sequence[str] = ()
+    path: Path,
+    outcomes: Iterable[Outcome],
+    *,
+    extra_columns: Sequence[str] = (),
+    ordered: bool = False,
 ) -> None:
     """Write ``outcomes.csv`` atomically: one row per input row, sorted by input line.
+
+    ``ordered``: the outcomes come in input order already (as the ledger gives them), and
+    are written as they come, in memory flat in their number.
 
     Columns: ``line,name,state,task_id,error,path,ra,dec,mpc_name,mjd_min,mjd_max`` then the
     pass-through columns; missing values are empty. RA, Dec and MJDs are rounded to 1e-9
@@ -288,10 +271,25 @@ def write_outcomes_csv(
     (:mod:`._csv_cells`).
     """
     extra = pass_through_names(extra_columns, reserved=OUTCOME_COLUMNS)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    pending = AtomicFile(path)
+    try:
+        with pending.temp.open("w", encoding="utf-8", newline="") as handle:
+            _write_outcome_rows(
+                csv.writer(handle, lineterminator="\n"),
+                outcomes if ordered else sorted(outcomes, key=lambda o: o.target.line),
+                extra,
+            )
+        pending.commit()
+    except BaseException:
+        pending.discard()
+        raise
+
+
+def _write_outcome_rows(
+    writer: CsvWriter, outcomes: Iterable[Outcome], extra: dict[str, str]
+) -> None:
     writer.writerow([*OUTCOME_COLUMNS, *map(csv_cell, extra.values())])
-    for outcome in sorted(outcomes, key=lambda o: o.target.line):
+    for outcome in outcomes:
         target = outcome.target
         writer.writerow(
             [
@@ -302,7 +300,6 @@ def write_outcomes_csv(
                 *(csv_cell(target.extra.get(column)) for column in extra),
             ]
         )  # fmt: skip
-    write_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
 def _number(value: float | None) -> str:

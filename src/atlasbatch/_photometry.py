@@ -44,18 +44,20 @@ def add_derived_columns(
     sigma_limit: float = 3.0,
     max_duJy: float | None = None,  # noqa: N803 - named after the server's column
     max_chi: float = 10.0,
+    curve: npt.ArrayLike | None = None,
 ) -> pd.DataFrame:
-    """Return a copy of one target's light curve with derived columns; no row is dropped.
+    """Return a copy of light curves with derived columns; no row is dropped.
 
     Added columns: ``snr`` (uJy/duJy), ``detected`` (snr >= ``sigma_limit``), ``mag_ab`` and
     ``mag_ab_err`` (AB magnitude from uJy, NaN unless detected), ``mag_limit`` (the
     ``sigma_limit``-sigma upper limit from duJy), ``quality_flags`` (``;``-joined reasons, ``""``
     when fine) and ``quality_ok``. Reasons: ``incomplete`` (uJy or duJy missing),
     ``err_code`` (tphot err != 0), ``large_duJy`` (duJy above ``max_duJy``, or when None
-    above 5 times this frame's median duJy), ``bad_chi`` (chi/N above ``max_chi``) and
+    above 5 times the light curve's median duJy), ``bad_chi`` (chi/N above ``max_chi``) and
     ``template_epoch`` (within a day of a reference-template change).
 
-    The median is taken over the whole frame, so call this once per target.
+    ``df`` is one target's light curve, or many stacked: then ``curve`` gives each row's
+    light curve (any labels, one per row), and each median is that light curve's own.
     """
     out = df.copy()
     flux = _floats(df, "uJy")
@@ -71,9 +73,10 @@ def add_derived_columns(
         out["mag_limit"] = np.where(
             flux_err > 0, AB_ZERO_POINT - 2.5 * np.log10(sigma_limit * flux_err), np.nan
         )
-    flags = _quality_flags(df, flux, flux_err, max_duJy=max_duJy, max_chi=max_chi)
-    out["quality_ok"] = flags == ""
-    out["quality_flags"] = pd.array(flags, dtype="string")
+    cap = _duJy_cap(flux_err, max_duJy, curve)
+    codes = _flag_codes(df, flux, flux_err, duJy_cap=cap, max_chi=max_chi)
+    out["quality_ok"] = codes == 0
+    out["quality_flags"] = pd.array(_FLAG_TEXTS[codes], dtype="string")
     return out
 
 
@@ -84,35 +87,54 @@ def _floats(df: pd.DataFrame, column: str) -> FloatArray:
     return pd.to_numeric(df[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _quality_flags(
+#: The checks in the order their names are joined; bit i of a row's code is check i.
+_REASONS = ("incomplete", "err_code", "large_duJy", "bad_chi", "template_epoch")
+#: Every combination's text, indexed by code: a lookup instead of string work per row.
+_FLAG_TEXTS = np.array(
+    [
+        ";".join(r for bit, r in enumerate(_REASONS) if code >> bit & 1)
+        for code in range(1 << len(_REASONS))
+    ],
+    dtype=object,
+)
+
+
+def _flag_codes(
     df: pd.DataFrame,
     flux: FloatArray,
     flux_err: FloatArray,
     *,
-    max_duJy: float | None,  # noqa: N803
+    duJy_cap: float | FloatArray,  # noqa: N803
     max_chi: float,
-) -> npt.NDArray[np.str_]:
-    """One string per row: the names of the failed checks joined by ``;``."""
+) -> npt.NDArray[np.intp]:
+    """One code per row: bit i set when check ``_REASONS[i]`` failed."""
     err_code = _floats(df, "err")
-    chi = _floats(df, "chi/N")
-    mjd = _floats(df, "MJD")
-    checks: dict[str, BoolArray] = {
-        "incomplete": np.isnan(flux) | np.isnan(flux_err),
-        # Comparisons with NaN are False: a missing value raises no flag beyond "incomplete".
-        "err_code": (err_code != 0) & ~np.isnan(err_code),
-        "large_duJy": flux_err > _duJy_cap(flux_err, max_duJy),
-        "bad_chi": chi > max_chi,
-        "template_epoch": _near_template_change(mjd),
-    }
-    joined = np.full(len(df), "", dtype=object)
-    for reason, failed in checks.items():
-        joined = np.where(failed, joined + reason + ";", joined)
-    return np.array([flags.rstrip(";") for flags in joined], dtype=np.str_)
+    with np.errstate(invalid="ignore"):
+        checks: tuple[BoolArray, ...] = (
+            np.isnan(flux) | np.isnan(flux_err),
+            # Comparisons with NaN are False: a missing value raises no flag beyond "incomplete".
+            (err_code != 0) & ~np.isnan(err_code),
+            flux_err > duJy_cap,
+            _floats(df, "chi/N") > max_chi,
+            _near_template_change(_floats(df, "MJD")),
+        )
+    codes = np.zeros(len(df), dtype=np.intp)
+    for bit, failed in enumerate(checks):
+        codes |= failed.astype(np.intp) << bit
+    return codes
 
 
-def _duJy_cap(flux_err: FloatArray, max_duJy: float | None) -> float:  # noqa: N802, N803
+def _duJy_cap(  # noqa: N802
+    flux_err: FloatArray,
+    max_duJy: float | None,  # noqa: N803
+    curve: npt.ArrayLike | None,
+) -> float | FloatArray:
+    """The duJy above which an epoch is poor: the given cap, else 5 x the median (per curve)."""
     if max_duJy is not None:
         return max_duJy
+    if curve is not None:  # NaN for a curve without any duJy: no comparison is then true
+        medians = pd.Series(flux_err).groupby(np.asarray(curve), sort=False).transform("median")
+        return _LARGE_DUJY_FACTOR * medians.to_numpy(dtype="float64")
     valid = flux_err[~np.isnan(flux_err)]
     if valid.size == 0:
         return np.inf

@@ -13,10 +13,12 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from atlasbatch._exceptions import ResultFileError
+
+if TYPE_CHECKING:  # imported where a frame is built: writing files needs no pandas
+    import pandas as pd
 
 __all__ = [
     "FLOAT_COLUMNS",
@@ -59,6 +61,8 @@ def parse_result(text: str, *, source: str = "result") -> pd.DataFrame:
             the header, a truncated last row, or a value that does not fit its column.
             The message names ``source`` and the line number.
     """
+    import pandas as pd  # noqa: PLC0415 - see the import block
+
     text = text.removeprefix("\ufeff")
     if not text.strip():
         return _empty_frame(_DEFAULT_HEADER)
@@ -79,6 +83,8 @@ def parse_result(text: str, *, source: str = "result") -> pd.DataFrame:
 
 
 def _read(body: str, *, dtype: type[str] | Mapping[str, str]) -> pd.DataFrame:
+    import pandas as pd  # noqa: PLC0415
+
     # QUOTE_NONE: a stray '"' must stay a character, not swallow the following lines.
     return pd.read_csv(io.StringIO(body), sep=r"\s+", dtype=dtype, quoting=csv.QUOTE_NONE)
 
@@ -138,6 +144,8 @@ def _check_rows(lines: Sequence[str], width: int, *, source: str) -> list[int]:
 
 def _convert(raw: pd.Series, name: str, row_lines: Sequence[int], *, source: str) -> pd.Series:
     """Convert one column of strings to its dtype, naming the first bad value's line."""
+    import pandas as pd  # noqa: PLC0415
+
     if name in STRING_COLUMNS:
         return raw.astype("string")
     numbers = pd.to_numeric(raw, errors="coerce")
@@ -166,6 +174,8 @@ def _raise_bad_value(
 
 def _empty_frame(names: Sequence[str]) -> pd.DataFrame:
     """A frame with no rows but the columns and dtypes a full file would have."""
+    import pandas as pd  # noqa: PLC0415
+
     return pd.DataFrame({name: pd.Series([], dtype=_dtype_of(name)) for name in names})
 
 
