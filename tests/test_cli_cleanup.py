@@ -193,6 +193,10 @@ def test_cancel_leaves_finished_results_for_cleanup(
     assert main(["cancel", str(out), *RATES]) == 0
     assert "3 finished task(s) left on the server" in capsys.readouterr().out
     assert states(out) == ["finished"] * 3
+    assert main(["status", str(out)]) == 0  # the next step is cleanup, not a resume
+    state = next(line for line in capsys.readouterr().out.splitlines() if "state" in line)
+    assert "3 task(s) left on the server" in state and f"atlasbatch cleanup {out}" in state
+    assert "resume" not in state
     assert main(["cleanup", str(out), *RATES, "--no-plots"]) == 0
     assert emu.stats()["tasks_live"] == 0
     assert states(out) == ["downloaded"] * 3

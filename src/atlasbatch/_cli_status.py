@@ -26,6 +26,7 @@ from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
 from atlasbatch._exceptions import AtlasBatchError
 from atlasbatch._ledger import Ledger
+from atlasbatch._models import State
 from atlasbatch._poller import classify
 from atlasbatch._progress import print_summary
 from atlasbatch._refresh import META_KEY, run_finished
@@ -48,6 +49,9 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(parser, from_run=True)
 
 
+_TO_ASK = (State.PENDING, State.SUBMITTING, State.QUEUED, State.RUNNING)  # a resume's work
+
+
 def _state_line(ledger: Ledger, out_dir: Path, recipe: RunRecipe | None) -> str:
     if run_busy(out_dir):
         asked = ledger.cancel_requested()
@@ -57,7 +61,8 @@ def _state_line(ledger: Ledger, out_dir: Path, recipe: RunRecipe | None) -> str:
     if run_finished(ledger):
         return "finished"
     open_queries = ledger.unfinished_queries()
-    if not open_queries:  # every row has its outcome (after cancel): only tasks are left
+    counts = ledger.counts()
+    if not any(counts[state] for state in _TO_ASK):  # after cancel: only results are left
         return (
             f"ended, {ledger.undeleted_count()} task(s) left on the server; download what "
             f"finished and delete them with: atlasbatch cleanup {out_dir}"
