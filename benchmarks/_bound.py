@@ -1,30 +1,46 @@
-"""The physical bound T* of ``design.md`` ("Physical bound"), plus the write-time term.
+"""The physical bound T* of ``design.md`` ("Physical bound"), on a realistic runner.
 
-Every client in the table deletes every task it made, and a DELETE is a write: it spends the
-same budget as the POSTs. So besides the three terms of the design note (submission + one
-task time, the runner, the queue cap), no run can end before its last write is allowed:
-``⌈N/B⌉ + N`` writes (POSTs of ``B`` targets plus one DELETE each) with at most ``R`` per
-sliding window of ``D`` seconds leave the last one at ``⌊(⌈N/B⌉ + N − 1)/R⌋·D`` at the
-earliest. On a rate-bound server that term is the binding one.
+Lower bounds on a run's makespan, each measured from the moment the client starts. With
+N targets, B per POST, R writes per window D, W tasks of the user at once, the measured
+task times S_i (sorted: S_(1) ≤ S_(2) ≤ …), the runner's gap g and its first wake-up t₀:
+
+* the *j-th finish* cannot come before ``F_j = t₀ + max(Σ_{i≤k} S_(i) + (k−1)·g,
+  (Σ_{i≤j} S_(i) + (j−W)⁺·g)/W)`` with ``k = ⌈j/W⌉``: some slot ran k of the first j
+  tasks, one after another with the gap between them (the runner keeps a slot and the user
+  for g = 1.2 s after each task), and together the W slots were busy at least that long.
+  t₀ is the runner's first wake-up after the client's start: an idle runner polls every
+  5 s, so a task sent to it waits for the next tick (see :func:`first_tick`);
+* ``runner``: the last finish, ``F_N`` (or t₀ + the longest task), then L: the client hears
+  of it, downloads, deletes. For W = 1 this is exact: ``t₀ + ΣS_i + (N−1)·g + L``;
+* ``submit``: the last POST cannot be accepted before ``⌊(⌈N/B⌉−1)/R⌋·D``, and its tasks take
+  at least the shortest task time, then L;
+* ``queue_cap``: Little's law on the 500 unstarted tasks, ``N·(S_q+δ)/Q`` (negligible here);
+* ``writes``: every client deletes every task it made, and a DELETE is a write like a POST.
+  Of ``M = ⌈N/B⌉ + N`` writes at R per sliding window D, the m-th can come no sooner than
+  D after the (m−R)-th; and the m-th write, of which at least m − ⌈N/B⌉ are deletes, no
+  sooner than ``F_{m−⌈N/B⌉} + L``. So the last write is at least
+  ``max_q (earliest(M − q·R) + q·D)``; with every write possible at 0 this is the design
+  note's ``⌊(M−1)/R⌋·D``. Where the write budget binds, this term does.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
-__all__ = ["BoundInputs", "bound_seconds", "bound_terms"]
+__all__ = ["BoundInputs", "bound_seconds", "bound_terms", "first_tick"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BoundInputs:
     """What the bound depends on; times in (scaled) seconds as the emulator runs them.
 
-    ``task_seconds`` is S (measured on the emulator), ``latency`` L (a loopback round trip,
-    times the number of trips the last target needs after its task ends), ``user_slots``
-    W_user, ``queue_cap`` Q, ``queue_wait`` S_q (the shortest time a task can spend unstarted:
-    0 when the runner has a free slot) and ``refill_delay`` δ (how long, at the least, a client
-    needs to hear of a start before it can refill the queue).
+    ``task_times``: the measured time of every task (empty: ``targets`` tasks of
+    ``task_seconds``); ``user_gap`` g; ``first_start`` t₀; ``latency`` L (a loopback round
+    trip times the trips a target needs after its task ends); ``user_slots`` W;
+    ``queue_cap`` Q; ``queue_wait`` S_q (the shortest time a task spends unstarted: 0 with
+    a free slot); ``refill_delay`` δ (the least time to hear of a start before refilling).
     """
 
     targets: int
@@ -33,10 +49,45 @@ class BoundInputs:
     write_window: float = 60.0
     user_slots: int = 1
     task_seconds: float = 60.0
+    task_times: tuple[float, ...] = ()
+    user_gap: float = 0.0
+    first_start: float = 0.0
     latency: float = 0.0
     queue_cap: int = 500
     queue_wait: float = 0.0
     refill_delay: float = 0.0
+
+
+class _Finishes:
+    """``F_j``, the earliest possible j-th finish (see the module docstring)."""
+
+    def __init__(self, inputs: BoundInputs) -> None:
+        times = sorted(inputs.task_times) or [inputs.task_seconds] * inputs.targets
+        if len(times) < inputs.targets:  # tasks that never ran (a client that gave up)
+            times += [sum(times) / len(times)] * (inputs.targets - len(times))
+        self._prefix = [0.0, *itertools.accumulate(times)]
+        self.longest = times[-1] if times else 0.0
+        self._inputs = inputs
+
+    def at(self, j: int) -> float:
+        inputs = self._inputs
+        j = min(j, len(self._prefix) - 1)
+        w, gap = inputs.user_slots, inputs.user_gap
+        k = math.ceil(j / w)
+        one_slot = self._prefix[k] + max(k - 1, 0) * gap
+        all_slots = (self._prefix[j] + max(j - w, 0) * gap) / w
+        return inputs.first_start + max(one_slot, all_slots)
+
+
+def _writes(inputs: BoundInputs, finishes: _Finishes, posts: int) -> float:
+    total = posts + inputs.targets
+    r, d = inputs.write_requests, inputs.write_window
+    best = 0.0
+    for q in range((total - 1) // r + 1):
+        index = total - q * r  # 1-based index of a write that is q windows before the last
+        earliest = 0.0 if index <= posts else finishes.at(index - posts) + inputs.latency
+        best = max(best, earliest + q * d)
+    return best
 
 
 def bound_terms(inputs: BoundInputs) -> dict[str, float]:
@@ -44,17 +95,33 @@ def bound_terms(inputs: BoundInputs) -> dict[str, float]:
     n = inputs.targets
     if n <= 0:
         return {"submit": 0.0, "runner": 0.0, "queue_cap": 0.0, "writes": 0.0}
+    finishes = _Finishes(inputs)
     posts = math.ceil(n / inputs.batch_size)
-    r, d = inputs.write_requests, inputs.write_window
-    s = inputs.task_seconds
+    shortest = min(inputs.task_times, default=inputs.task_seconds)
+    last_finish = max(finishes.at(n), inputs.first_start + finishes.longest)
+    write_d = inputs.write_window
     return {
-        "submit": ((posts - 1) // r) * d + s + inputs.latency,
-        "runner": math.ceil(n / inputs.user_slots) * s,
+        "submit": ((posts - 1) // inputs.write_requests) * write_d + shortest + inputs.latency,
+        "runner": last_finish + inputs.latency,
         "queue_cap": n * (inputs.queue_wait + inputs.refill_delay) / inputs.queue_cap,
-        "writes": ((posts + n - 1) // r) * d,
+        "writes": _writes(inputs, finishes, posts),
     }
 
 
 def bound_seconds(inputs: BoundInputs) -> float:
     """T*: the largest of the lower bounds."""
     return max(bound_terms(inputs).values())
+
+
+def first_tick(*, client_start: float, first_start: float | None, idle_poll: float) -> float:
+    """Seconds from the client's start to the runner's first wake-up after it.
+
+    The idle runner wakes on a grid ``idle_poll`` apart, and the first task of the run
+    started on one of its ticks (``first_start``, same clock as ``client_start``), so the
+    earliest tick at or after the client's start lies a whole number of periods before it.
+    A client that posted at once could not have had its first task start sooner.
+    """
+    if first_start is None or idle_poll <= 0:
+        return 0.0
+    periods = math.floor((first_start - client_start) / idle_poll + 1e-9)
+    return max(0.0, first_start - max(periods, 0) * idle_poll - client_start)

@@ -3,9 +3,15 @@
 Measurements and where they come from:
 
 * ``makespan_s``: wall time from calling the client to its return (its own set-up included);
-* ``cpu_s_per_1k``: ``time.thread_time()`` of the client's thread. The emulator serves from
-  another thread (uvicorn's), so its work is not in this number; atlasbatch and the naive
-  client do everything on their event loop in that thread;
+* ``first_result_s``, ``task_s``, ``server_span_s``, ``startup_s`` (client start to its
+  first request), ``tail_s`` (last task's finish to the client's last request) and T*'s
+  inputs: the emulator's task timings and request log, on its clock
+  (:mod:`benchmarks._measure`);
+* ``eta_error``: atlasbatch's own ETA at 25 % and 50 % of the targets final, against the
+  remaining time it really took (:mod:`benchmarks.clients.atlas`); other clients have none;
+* ``cpu_s_per_1k``: ``time.thread_time()`` of the client's thread (the emulator serves from
+  uvicorn's thread, so its work is not in this number); for the CLI, the child's user+system
+  time;
 * ``peak_rss_mb``: ``getrusage(RUSAGE_SELF).ru_maxrss`` when the row ends: the peak of the
   whole process so far, emulator and earlier rows included (the scale run measures atlasbatch
   alone in a child process, see :mod:`benchmarks._scale`);
@@ -16,7 +22,6 @@ Measurements and where they come from:
 from __future__ import annotations
 
 import resource
-import statistics
 import sys
 import threading
 import time
@@ -24,32 +29,41 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
-
-from atlasbatch.testing import Emulator, EmulatorConfig
-from benchmarks._bound import BoundInputs, bound_seconds
+from atlasbatch.testing import Emulator
+from benchmarks._measure import ServerView, bound_for, probe_latency, server_view
 from benchmarks._scenarios import Scenario, make_targets, mjd_now
 from benchmarks.clients import CLIENTS, ClientJob, ClientResult
 
-__all__ = ["ROW_KEYS", "Row", "run_in_thread", "run_row"]
+__all__ = ["ROW_KEYS", "Row", "build_row", "make_job", "run_in_thread", "run_row"]
 
 ROW_KEYS = (
     "scenario",
     "client",
     "targets",
+    "time_scale",
     "makespan_s",
     "bound_s",
+    "bound_term",
     "ratio",
+    "task_s",
+    "first_result_s",
+    "eta_error",
     "throttled",
     "cap_rejections",
     "writes_per_target",
     "reads_per_target",
+    "server_span_s",
+    "startup_s",
+    "tail_s",
     "cpu_s_per_1k",
     "peak_rss_mb",
     "tasks_left",
 )
-_PROBES = 15
 T = TypeVar("T")
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -59,16 +73,25 @@ class Row:
     scenario: str
     client: str
     targets: int
+    time_scale: float
     makespan_s: float
     bound_s: float
+    bound_term: str
     ratio: float
+    task_s: float | None
+    first_result_s: float | None
     throttled: dict[str, int]
     cap_rejections: int
     writes_per_target: float
     reads_per_target: float
+    server_span_s: float | None
+    startup_s: float | None
+    tail_s: float | None
     cpu_s_per_1k: float
     peak_rss_mb: float
     tasks_left: int
+    median_task_s: float = 0.0  # the emulator's configured median (for the targets' check)
+    eta_error: dict[int, float | None] = field(default_factory=dict)
     limit_hit: bool = False
     completed: int = 0
     late_429: int | None = None
@@ -81,13 +104,21 @@ class Row:
             "scenario": self.scenario,
             "client": client,
             "targets": self.targets,
+            "time_scale": self.time_scale,
             "makespan_s": round(self.makespan_s, 3),
             "bound_s": round(self.bound_s, 3),
+            "bound_term": self.bound_term,
             "ratio": round(self.ratio, 4),
+            "task_s": _rounded(self.task_s, 5),
+            "first_result_s": _rounded(self.first_result_s, 5),
+            "eta_error": {str(k): _rounded(v, 4) for k, v in self.eta_error.items()} or None,
             "throttled": dict(self.throttled),
             "cap_rejections": self.cap_rejections,
             "writes_per_target": round(self.writes_per_target, 4),
             "reads_per_target": round(self.reads_per_target, 4),
+            "server_span_s": _rounded(self.server_span_s, 3),
+            "startup_s": _rounded(self.startup_s, 4),
+            "tail_s": _rounded(self.tail_s, 4),
             "cpu_s_per_1k": round(self.cpu_s_per_1k, 3),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "tasks_left": self.tasks_left,
@@ -132,59 +163,14 @@ def run_in_thread(call: Callable[[], T], *, name: str) -> Timed:
     return Timed(box["value"], box["wall"], box["cpu"])
 
 
-def probe_latency(emu: Emulator) -> float:
-    """Median loopback round trip to the emulator (its unthrottled stats endpoint)."""
-    url = f"{emu.base_url}/_emulator/stats.json"
-    samples = []
-    with httpx.Client(timeout=10.0) as http:
-        for _ in range(_PROBES):
-            start = time.perf_counter()
-            http.get(url).raise_for_status()
-            samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
-def measured_task_seconds(emu: Emulator, default: float) -> float:
-    """Mean run time of the tasks the emulator ran (its private store), else ``default``."""
-    store = getattr(emu, "_store", None)
-    if store is None:
-        return default
-    with store.lock:
-        spans = [
-            task.finished_at - task.started_at
-            for task in store.all_tasks(include_archived=True)
-            if task.started_at is not None and task.finished_at is not None
-        ]
-    return statistics.fmean(spans) if spans else default
-
-
 def _count(mapping: object, key: str) -> int:
     return int(mapping.get(key, 0)) if isinstance(mapping, Mapping) else 0
 
 
-def bound_for(scenario: Scenario, targets: int, *, task_seconds: float, latency: float) -> float:
-    """T* of ``design.md`` (+ the delete term) for this scenario, size and measured times."""
-    from atlasbatch.testing import parse_rate  # noqa: PLC0415
-
-    write = parse_rate(str(scenario.emulator["write_rate"]))
-    emu = scenario.emulator
-    inputs = BoundInputs(
-        targets=targets,
-        write_requests=write.num_requests,
-        write_window=write.duration,
-        user_slots=min(int(emu.get("user_slots", 1)), int(emu.get("slots", 16))),
-        task_seconds=task_seconds,
-        latency=3 * latency,  # hear of the finish, download, delete
-        queue_cap=int(emu.get("max_queued", 500)),
-        queue_wait=0.0,  # a free slot takes a task at once
-        refill_delay=latency,  # the least time to hear of a start
-    )
-    return bound_seconds(inputs)
-
-
 def make_job(scenario: Scenario, emu: Emulator, targets: int, deadline: float) -> ClientJob:
-    """What a client is given for this row."""
-    emu_config = scenario.emulator
+    """What a client is given for this row: the server's documented limits, never its task
+    time (only the ``cli-told`` client passes ``task_seconds`` on, as ``--task-seconds``)."""
+    config = scenario.config
     return ClientJob(
         base_url=emu.base_url,
         token=emu.token,
@@ -192,12 +178,21 @@ def make_job(scenario: Scenario, emu: Emulator, targets: int, deadline: float) -
         mjd_min=round(mjd_now() - scenario.window_days, 5),
         time_scale=scenario.time_scale,
         deadline=deadline,
-        write_rate=str(emu_config["write_rate"]),
-        read_rate=str(emu_config["read_rate"]),
-        max_queued=int(emu_config["max_queued"]),
-        task_seconds=float(emu_config["task_seconds"]),
+        write_rate=str(config.write_rate),
+        read_rate=str(config.read_rate),
+        max_queued=config.max_queued,
+        task_seconds=config.task_seconds,
         downloads_per_second=scenario.downloads_per_second,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measured:
+    """A client's own measurements: wall and CPU seconds, peak RSS."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
 
 
 def build_row(
@@ -206,53 +201,58 @@ def build_row(
     targets: int,
     stats: Mapping[str, object],
     *,
-    wall: float,
-    cpu: float,
-    rss_mb: float,
-    bound: float,
+    measured: Measured,
+    view: ServerView,
+    latency: float,
 ) -> Row:
-    """Turn measurements and emulator counters into a row."""
+    """Turn measurements, the server's view and its counters into a row."""
     throttled = stats.get("throttled", {})
     scoped = stats.get("scope_requests", {})
     n = max(targets, 1)
+    terms = bound_for(scenario.config, targets, view=view, latency=latency)
+    term = max(terms, key=terms.__getitem__)
+    bound = terms[term]
     return Row(
-        scenario=scenario.name,
-        client=client,
-        targets=targets,
-        makespan_s=wall,
-        bound_s=bound,
-        ratio=wall / bound if bound > 0 else float("nan"),
+        scenario=scenario.name, client=client, targets=targets,
+        time_scale=scenario.time_scale, makespan_s=measured.wall, bound_s=bound,
+        bound_term=term, ratio=measured.wall / bound if bound > 0 else float("nan"),
+        task_s=view.mean_task, first_result_s=view.first_result,
         throttled={"write": _count(throttled, "write"), "read": _count(throttled, "read")},
         cap_rejections=int(str(stats.get("cap_rejections", 0))),
         writes_per_target=_count(scoped, "write") / n,
         reads_per_target=_count(scoped, "read") / n,
-        cpu_s_per_1k=cpu * 1000.0 / n,
-        peak_rss_mb=rss_mb,
-        tasks_left=int(str(stats.get("tasks_live", 0))),
-    )
+        server_span_s=view.span, startup_s=view.startup, tail_s=view.tail,
+        cpu_s_per_1k=measured.cpu * 1000.0 / n,
+        peak_rss_mb=measured.rss_mb, tasks_left=int(str(stats.get("tasks_live", 0))),
+        median_task_s=scenario.median_task_seconds,
+    )  # fmt: skip
+
+
+def apply_result(row: Row, result: ClientResult) -> Row:
+    """Copy what the client itself reported onto its row."""
+    row.limit_hit = result.limit_hit
+    row.completed = result.completed
+    row.late_429 = result.late_429
+    row.eta_error = dict(result.eta_error)
+    row.notes = [*result.notes[:5]]
+    if result.failed:
+        row.notes.insert(0, f"{result.failed} targets failed")
+    return row
 
 
 def run_row(scenario: Scenario, client: str) -> Row:
     """``client`` against a fresh emulator configured for ``scenario``."""
     targets = scenario.targets_for(client)
-    config = EmulatorConfig(**scenario.emulator)
-    with Emulator(config) as emu:
+    with Emulator(scenario.config) as emu:
         latency = probe_latency(emu)
         emu.reset_stats()
         job = make_job(scenario, emu, targets, time.monotonic() + scenario.time_limit)
+        start = emu.now()
         timed = run_in_thread(lambda: CLIENTS[client](job), name=f"bench-{client}")
         stats = emu.stats()
-        task_seconds = measured_task_seconds(emu, float(config.task_seconds))
+        view = server_view(emu, client_start=start)
     result: ClientResult = timed.value
-    bound = bound_for(scenario, targets, task_seconds=task_seconds, latency=latency)
-    row = build_row(
-        scenario, client, targets, stats,
-        wall=timed.wall, cpu=timed.cpu, rss_mb=peak_rss_mb(), bound=bound,
-    )  # fmt: skip
-    row.limit_hit = result.limit_hit
-    row.completed = result.completed
-    row.late_429 = result.late_429
-    row.notes = [*result.notes[:5]]
-    if result.failed:
-        row.notes.insert(0, f"{result.failed} targets failed")
-    return row
+    cpu = timed.cpu if result.cpu_s is None else result.cpu_s
+    measured = Measured(wall=timed.wall, cpu=cpu, rss_mb=peak_rss_mb())
+    row = build_row(scenario, client, targets, stats, measured=measured, view=view, latency=latency)
+    return apply_result(row, result)

@@ -14,15 +14,9 @@ import resource
 import time
 from typing import Any
 
-from atlasbatch.testing import Emulator, EmulatorConfig
-from benchmarks._harness import (
-    Row,
-    bound_for,
-    build_row,
-    make_job,
-    measured_task_seconds,
-    probe_latency,
-)
+from atlasbatch.testing import Emulator
+from benchmarks._harness import Measured, Row, build_row, make_job
+from benchmarks._measure import probe_latency, server_view
 from benchmarks._scenarios import Scenario, make_targets
 from benchmarks.clients import ClientJob
 from benchmarks.clients.atlas import run_atlasbatch
@@ -46,13 +40,13 @@ def _child(job: ClientJob, count: int, results: Any) -> None:
 
 def run_scale(scenario: Scenario) -> Row:
     """One atlasbatch run of ``scenario.size`` targets, measured in a child process."""
-    config = EmulatorConfig(**scenario.emulator)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    with Emulator(config) as emu:
+    with Emulator(scenario.config) as emu:
         latency = probe_latency(emu)
         emu.reset_stats()
         job = make_job(scenario, emu, 0, time.monotonic() + scenario.time_limit)
+        start = emu.now()
         child = context.Process(
             target=_child, args=(job, scenario.size, results), name="bench-scale"
         )
@@ -68,11 +62,11 @@ def run_scale(scenario: Scenario) -> Row:
                 child.terminate()
                 child.join(timeout=10.0)
         stats = emu.stats()
-        task_seconds = measured_task_seconds(emu, float(config.task_seconds))
-    bound = bound_for(scenario, scenario.size, task_seconds=task_seconds, latency=latency)
+        view = server_view(emu, client_start=start)
+    measured = Measured(wall=payload["wall"], cpu=payload["cpu"], rss_mb=payload["rss_kib"] / 1024)
     row = build_row(
-        scenario, "atlasbatch", scenario.size, stats,
-        wall=payload["wall"], cpu=payload["cpu"], rss_mb=payload["rss_kib"] / 1024, bound=bound,
+        scenario, "atlasbatch", scenario.size, stats, measured=measured, view=view,
+        latency=latency,
     )  # fmt: skip
     result = payload["result"]
     if payload["error"]:

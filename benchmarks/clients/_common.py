@@ -20,9 +20,9 @@ class ClientJob:
 
     ``time_scale`` is the emulator's clock factor (0.1 for ``60/6s``): the guide's 10 s poll
     becomes 1 s. ``deadline`` is a ``time.monotonic()`` instant; a client that reaches it
-    stops and reports ``limit_hit``. ``task_seconds`` is what atlasbatch may assume a task
-    takes (its ``expected_task_seconds``) and ``downloads_per_second`` its download pace
-    (None: its default, time-scaled); the other clients ignore both.
+    stops and reports ``limit_hit``. ``task_seconds`` is the emulator's median task time: no
+    client is told it except ``cli-told`` (``--task-seconds``, the comparison with the oracle).
+    ``downloads_per_second`` is atlasbatch's download pace (None: its default, time-scaled).
     """
 
     base_url: str
@@ -46,6 +46,10 @@ class ClientResult:
     failed: int = 0
     limit_hit: bool = False
     late_429: int | None = None  # 429s after the first write window (atlasbatch only)
+    # signed relative error of the client's ETA when 25 / 50 % of the targets were final
+    # (None: it had no estimate yet); empty for clients without an ETA
+    eta_error: dict[int, float | None] = field(default_factory=dict)
+    cpu_s: float | None = None  # CPU seconds, for a client that runs in a child process
     notes: list[str] = field(default_factory=list)
 
 
