@@ -58,6 +58,11 @@ def tasks_of(emu: Emulator, run: str) -> list[dict[str, object]]:
             if str(t["comment"]).startswith(f"atlasbatch:{run}:")]  # fmt: skip
 
 
+def by_epoch(table: pd.DataFrame) -> pd.DataFrame:
+    """A photometry table in a fixed row order (targets may be written in any order)."""
+    return table.sort_values(["target", "MJD", "Obs"]).reset_index(drop=True)
+
+
 def row(mjd: float, obs: str, flux: int = 100) -> str:
     return (f"{mjd:.6f} 18.0 0.1 {flux} 10 o 0 1.0 10.0 20.0 1.0 1.0 2.0 2.0 0.0 -0.4 19.5 "
             f"21.0 {obs}")  # fmt: skip
@@ -77,7 +82,8 @@ def test_since_last_asks_only_for_new_epochs_and_merges_without_duplicates(
     assert fetch(emu, targets, out, "--since-last", "--dry-run") == 0
     plan = capsys.readouterr().out
     assert "--since-last: 4 queries asked only after their last stored MJD" in plan
-    assert "POST   /queue/              4" in plan  # one window per target now
+    windows = len(set(last.values()))  # one POST per window: each target's own start now
+    assert f"POST   /queue/              {windows}" in plan
     assert emu.stats()["requests"] == requests
 
     assert fetch(emu, targets, out, "--since-last", "--mjd-min", "60000",
@@ -144,8 +150,8 @@ def test_a_refresh_of_closed_windows_asks_nothing_and_keeps_every_light_curve(
         assert outcomes["error"].str.startswith("not asked again: window closed").all()
         assert list(outcomes["task_id"]) == list(outcomes_before["task_id"])
         table = pd.read_parquet(out / "photometry.parquet")
-        kept = table.drop(columns="fetched_at")  # the rows and their provenance, unchanged
-        pd.testing.assert_frame_equal(kept, table_before.drop(columns="fetched_at"))
+        kept = by_epoch(table.drop(columns="fetched_at"))  # rows and provenance unchanged
+        pd.testing.assert_frame_equal(kept, by_epoch(table_before.drop(columns="fetched_at")))
         assert (table["fetched_at"] < refreshed_at).all()  # when they were fetched, not now
     assert len(list((out / "history").glob("*.sqlite3"))) == 2
 
@@ -262,3 +268,24 @@ def test_a_refresh_asks_only_the_open_windows(
     again = {t["ra"]: t for t in tasks_of(emu, run_id(out))}
     assert sorted(again) == [20.0, 40.0, 50.0]
     assert after_first - 1e-4 <= again[40.0]["mjd_min"] <= before_second
+
+
+def test_a_refresh_made_by_atlasbatch_0_1_is_refreshed_again(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = write_csv(tmp_path / "t.csv", grid_targets(2))
+    out = tmp_path / "run"
+    assert fetch(emu, targets, out, "--mjd-min", "60000", "--mjd-max", "60100") == 0
+    db = sqlite3.connect(out / "atlasbatch.sqlite3")  # the plan as 0.1 stored it
+    with db:
+        db.execute("INSERT INTO meta VALUES ('since_last', '{\"complete\": {}, \"windows\": {}}')")
+    db.close()
+    assert fetch(emu, targets, out, "--mjd-min", "60000", "--mjd-max", "60100") == 2
+    assert "made by an older atlasbatch: refresh it again with --since-last" in (
+        capsys.readouterr().err
+    )
+    created = emu.stats()["tasks_created"]
+    assert fetch(emu, targets, out, "--since-last", "--mjd-min", "60000",
+                 "--mjd-max", "60100") == 0  # fmt: skip
+    assert emu.stats()["tasks_created"] == created  # closed windows: nothing asked
+    assert set(pd.read_csv(out / "outcomes.csv")["state"]) == {"downloaded"}

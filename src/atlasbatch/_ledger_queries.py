@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from atlasbatch._ledger_schema import target_from_row
+from atlasbatch._ledger_schema import TARGET_COLUMNS, target_from_row
 from atlasbatch._models import State, Target
 
 __all__ = ["QUERY_WINDOWS_SCHEMA", "LedgerQueries", "QueryRecord"]
@@ -27,9 +27,9 @@ QUERY_WINDOWS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS query_windows (line INTEGER PRIMARY KEY, mjd_min REAL NOT NULL);"
 )
 # The target columns with the asked lower MJD in place of the row's own.
-_QUERY_COLUMNS = (
-    "t.line, t.name, t.ra, t.dec, t.mpc_name, COALESCE(q.mjd_min, t.mjd_min) AS mjd_min, "
-    "t.mjd_max, t.use_reduced, t.extra"
+_QUERY_COLUMNS = ", ".join(
+    "COALESCE(q.mjd_min, t.mjd_min) AS mjd_min" if name == "mjd_min" else f"t.{name}"
+    for name in (column.strip() for column in TARGET_COLUMNS.split(","))
 )
 _QUERY_FROM = "targets t LEFT JOIN query_windows q ON q.line = t.line"
 

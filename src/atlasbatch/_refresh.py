@@ -126,6 +126,13 @@ def start_generation(
             ledger.bind_server(base_url)
             ledger.set_meta("previous_run", previous)
             _store(ledger, plan, origins)
+        elif stored is not None and stored.legacy:  # its rows hold the windows it asked
+            then = (
+                "refresh it again with --since-last"
+                if run_finished(ledger)
+                else f"finish it with that version, or `atlasbatch cancel {out_dir}` it"
+            )
+            raise RunError(f"the refresh in {out_dir} was made by an older atlasbatch: {then}")
         elif since_last and stored is None:
             raise RunError(
                 f"the run in {out_dir} is unfinished ({ledger.unfinished_queries()} queries "

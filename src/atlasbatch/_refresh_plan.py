@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlasbatch._epoch_origins import EpochOrigins, Origin
-from atlasbatch._exceptions import RunError
 from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger, QueryRecord
 from atlasbatch._ledger_schema import identity
@@ -88,6 +87,7 @@ class RefreshPlan:
 
     previous_run: str | None
     lines: dict[int, LinePlan]
+    legacy: bool = False  # written by atlasbatch 0.1, whose ledgers hold the asked windows
 
     def to_json(self) -> str:
         """The plan as stored in the ledger."""
@@ -100,13 +100,10 @@ class RefreshPlan:
 
     @classmethod
     def from_json(cls, text: str) -> RefreshPlan:
-        """Read a stored plan back (refusing one an older atlasbatch wrote)."""
+        """Read a stored plan back."""
         raw = json.loads(text)
-        if raw.get("version") != _VERSION:
-            raise RunError(
-                "this refresh was started by an older atlasbatch: finish it with that "
-                "version, or stop it with `atlasbatch cancel` and refresh again"
-            )
+        if "version" not in raw:
+            return cls._legacy(raw)
         lines = {}
         for line, values in raw["lines"].items():
             state = values.pop("state", None)
@@ -115,6 +112,17 @@ class RefreshPlan:
                 state=None if state is None else State(state),
             )
         return cls(previous_run=raw.get("previous_run"), lines=lines)
+
+    @classmethod
+    def _legacy(cls, raw: dict[str, dict[str, object]]) -> RefreshPlan:
+        """A plan of atlasbatch 0.1 (lower MJDs by line, complete files by line): enough to
+        settle, clean up and plan the next refresh; such a refresh cannot be resumed."""
+        lines = {int(k): LinePlan(ask=Ask.AFTER_EPOCH, start=float(str(v)))
+                 for k, v in raw.get("windows", {}).items()}  # fmt: skip
+        for k, v in raw.get("complete", {}).items():
+            note = "not asked again: the stored light curve reaches the window's end"
+            lines[int(k)] = LinePlan(ask=Ask.CLOSED, state=State.DOWNLOADED, path=str(v), note=note)
+        return cls(previous_run=None, lines=lines, legacy=True)
 
     def of(self, line: int) -> LinePlan:
         """The plan of one query (the whole window when the plan does not name it)."""
