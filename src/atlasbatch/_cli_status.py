@@ -20,7 +20,7 @@ from atlasbatch._cli_common import (
     open_existing_ledger,
     settings_from_args,
 )
-from atlasbatch._cli_resume import resume_hint
+from atlasbatch._cli_resume import recipe_for_run, resume_hint
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
 from atlasbatch._credentials import resolve_token
@@ -121,16 +121,13 @@ def run_status(args: argparse.Namespace) -> int:
     ledger = open_existing_ledger(out_dir)
     try:
         _print_local(console, ledger, out_dir)
-        recipe = RunRecipe.load(ledger)
         run_id = ledger.run_id
         known = {task.task_id for task in ledger.open_tasks()}
-        if recipe is None and ledger.meta("base_url"):
-            args.base_url = args.base_url or ledger.meta("base_url")
     finally:
         ledger.close()
     if not args.remote:
         return 0
-    settings = settings_from_args(args, recipe)
+    settings = settings_from_args(args, recipe_for_run(args, out_dir))  # the run's server
     token = resolve_token(args.token_file, server=settings.base_url)
     try:
         line = anyio.run(_remote, settings, token, run_id, known)
