@@ -30,11 +30,13 @@ from atlasbatch._ledger_reports import LedgerReports
 from atlasbatch._ledger_schema import (
     SCHEMA,
     TARGET_COLUMNS,
+    TARGET_INSERT,
     OutcomeRow,
     TaskRow,
     identity,
     target_from_row,
     target_row,
+    upgrade,
 )
 from atlasbatch._models import State, Target
 from atlasbatch._storage import LedgerConnection, ledger_error
@@ -86,6 +88,8 @@ class Ledger(LedgerQueries, LedgerControl, LedgerReports):
             raise RunMismatchError(
                 f"ledger schema {stored} is not {SCHEMA_VERSION}: use a new --out"
             )
+        with self._tx():
+            upgrade(self._db)  # columns added since: an older run directory gets them
 
     def close(self) -> None:
         """Close the database (the WAL is checkpointed; if that fails, the next open does it)."""
@@ -183,8 +187,7 @@ class Ledger(LedgerQueries, LedgerControl, LedgerReports):
         ]
         with self._tx() as db:
             db.executemany(
-                "INSERT INTO targets (line, name, rep, ra, dec, mpc_name, mjd_min, mjd_max, "
-                "use_reduced, extra, state, error, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                TARGET_INSERT,
                 rows,
             )
         return len(rows)

@@ -56,7 +56,8 @@ class LedgerReports:
             where = f"WHERE t.line IN ({','.join('?' * len(params))}) "
         rows = self._db.execute(
             "SELECT t.line, t.name, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max, t.use_reduced, "
-            "t.extra, COALESCE(r.state, t.state) AS s, COALESCE(r.task_id, t.task_id) AS task, "
+            "t.extra, t.pmra, t.pmdec, t.epoch, COALESCE(r.state, t.state) AS s, "
+            "COALESCE(r.task_id, t.task_id) AS task, "
             "COALESCE(r.error, t.error) AS err, COALESCE(r.path, t.path) AS p "
             f"FROM targets t LEFT JOIN targets r ON r.line = t.rep {where}ORDER BY t.line",
             params,
@@ -90,7 +91,8 @@ class LedgerReports:
         (event number, time recorded, the query's row), at most ``limit``, in event order."""
         rows = self._db.execute(
             "SELECT e.rowid AS event, e.at, t.line, t.name, t.ra, t.dec, t.mpc_name, t.mjd_min, "
-            "t.mjd_max, t.use_reduced, t.extra, t.state AS s, t.task_id AS task, t.error AS err, "
+            "t.mjd_max, t.use_reduced, t.extra, t.pmra, t.pmdec, t.epoch, t.state AS s, "
+            "t.task_id AS task, t.error AS err, "
             "t.path AS p FROM events e JOIN targets t ON t.line = e.line WHERE e.rowid > ? "
             "AND e.rowid <= ? AND e.state = ? AND t.state = ? ORDER BY e.rowid LIMIT ?",
             (event, upto, State.DOWNLOADED.value, State.DOWNLOADED.value, limit),
