@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from atlasbatch._exceptions import InputError, RowProblem
 
-__all__ = ["ALIASES", "TargetTable", "load_table"]
+__all__ = ["ALIASES", "PASSED_THROUGH", "TargetTable", "load_table"]
 
 # Header spellings after strip, lower case and spaces/hyphens -> "_". The first alias is
 # canonical: when it is present, the other aliases of that field pass through untouched.
@@ -45,7 +45,16 @@ ALIASES: Final = {
     "mjd_min": ("mjd_min", "mjdmin"),
     "mjd_max": ("mjd_max", "mjdmax"),
     "use_reduced": ("use_reduced", "reduced"),
-}
+    # Gaia: pmra, pmdec, ref_epoch; VizieR/SIMBAD: pmRA, pmDE; astropy: pm_ra_cosdec, pm_dec
+    "pmra": ("pmra", "pm_ra", "pmra_masyr", "pmra_mas_yr", "pm_ra_cosdec", "pmra_cosdec",
+             "pm_ra_cos_dec", "pmracosdec", "propermotion_ra", "mu_ra"),
+    "pmdec": ("pmdec", "pm_dec", "pmdec_masyr", "pmdec_mas_yr", "pmde", "pm_de",
+              "propermotion_dec", "mu_dec"),
+    "epoch": ("epoch", "ref_epoch", "radec_epoch", "radec_epoch_year", "epoch_year"),
+}  # fmt: skip
+#: Known columns that also pass through to the outputs as the user spelled them (the
+#: outputs have no column of their own for them).
+PASSED_THROUGH: Final = frozenset({"pmra", "pmdec", "epoch"})
 _BINARY: Final = {
     b"PK\x03\x04": "a ZIP archive (an .xlsx workbook?)",
     b"\x1f\x8b": "gzip-compressed",
@@ -269,6 +278,12 @@ def _resolve_columns(t: TargetTable) -> None:
             f"{t.source}: column {t.headers[t.index[have]]!r} has no partner: add {what} "
             f"column (named one of {', '.join(ALIASES[lack])})"
         )
+    if ("pmra" in t.index) != ("pmdec" in t.index):
+        have, lack = ("pmra", "pmdec") if "pmra" in t.index else ("pmdec", "pmra")
+        raise InputError(
+            f"{t.source}: column {t.headers[t.index[have]]!r} has no partner: add a {lack} "
+            f"column (named one of {', '.join(ALIASES[lack])}; 0 for stars that do not move)"
+        )
     if "ra" not in t.index and "mpc_name" not in t.index:
         seps = [d for d in ";\t|," if len(t.headers) == 1 and d in t.headers[0]]
         hint = f"; separated by {seps[0]!r}? Only ',' (.csv) and tab (.tsv) work" if seps else ""
@@ -276,4 +291,5 @@ def _resolve_columns(t: TargetTable) -> None:
             f"{t.source}: no coordinate columns: need ra and dec (or mpc_name); "
             f"the columns are {t.headers}{hint}"
         )
-    t.extras = [k for k in range(len(t.headers)) if k not in t.index.values()]
+    parsed_only = {k for name, k in t.index.items() if name not in PASSED_THROUGH}
+    t.extras = [k for k in range(len(t.headers)) if k not in parsed_only]

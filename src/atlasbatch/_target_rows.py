@@ -1,9 +1,10 @@
-"""A target list parsed into what each row asks: name, position and MJD window.
+"""A target list parsed into what each row asks: name, position, MJD window and motion.
 
 :func:`parse_rows` loads the table (``_target_file``) and parses its columns whole
 (``_coords``); Python loops only over the rows that have something to say. Every bad cell is
 recorded as a problem of its row on the table (never raised), so one error can list every
-problem of the file, each row's in the order name, position, window.
+problem of the file, each row's in the order name, position, window, motion
+(``_target_motion``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import numpy as np
 import numpy.typing as npt
 
 from atlasbatch._coords import Floats, is_nan_text, parse_angles, parse_numbers, show
+from atlasbatch._models import Motion, motion_of
 from atlasbatch._target_file import TargetTable, load_table
+from atlasbatch._target_motion import RowMotion, parse_motion
 
 __all__ = ["MJD_HIGHEST", "MJD_LOWEST", "ParsedRows", "Window", "parse_rows"]
 
-Window = tuple[float | None, float | None, bool]
+# What one POST shares, as Target.window: a moving star's motion joins the MJD window and mode
+Window = tuple[float | None, float | None, bool] | tuple[float | None, float | None, bool, Motion]
 
 # MJD 40000 is 1968 and 100000 is 2132. ATLAS data begin in 2015 (MJD ~57000), so a value
 # outside is a unit slip (a JD, a year, seconds), never a real window; the server itself
@@ -44,6 +48,7 @@ class ParsedRows:
     dec: Floats
     mpc: list[str | None]
     windows: list[Window]
+    motion: list[RowMotion] | None  # (pmra, pmdec, epoch) per row; None: no such columns
 
 
 def parse_rows(
@@ -54,7 +59,17 @@ def parse_rows(
     names = _names(t)  # the order of these calls is the order of a row's problems
     ra, dec, mpc = _positions(t)
     windows = _windows(t, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced)
-    return ParsedRows(t, names, ra, dec, mpc, windows)
+    motion = parse_motion(t, mpc)
+    if motion is not None:  # rows moving differently are different questions (dedupe)
+        windows = [_with_motion(w, m, mpc=name is not None)
+                   for w, m, name in zip(windows, motion, mpc, strict=True)]  # fmt: skip
+    return ParsedRows(t, names, ra, dec, mpc, windows, motion)
+
+
+def _with_motion(window: Window, row: RowMotion, *, mpc: bool) -> Window:
+    pmra, pmdec, epoch = row
+    motion = motion_of(pmra=pmra, pmdec=pmdec, epoch=epoch, mpc=mpc)
+    return window if motion is None else (window[0], window[1], window[2], motion)
 
 
 def _names(t: TargetTable) -> list[str]:

@@ -10,6 +10,7 @@ source into text cells with line numbers, ``_coords`` turns whole columns into n
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,6 +26,8 @@ from atlasbatch._models import Target
 from atlasbatch._target_rows import MJD_HIGHEST, MJD_LOWEST, ParsedRows, parse_rows
 
 __all__ = ["DUPLICATE_RADIUS_ARCSEC", "MJD_HIGHEST", "MJD_LOWEST", "TargetList", "read_targets"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,9 @@ def read_targets(
     hours); RA must lie in [0, 360] (360 becomes 0), Dec strictly inside (-90, 90). A row
     has ra+dec or mpc_name. ``mjd_min``/``mjd_max``/``use_reduced`` are the defaults for
     blank cells. Rows within 1" (or with the same mpc_name) and the same window are one
-    query; a name may repeat only for the same query.
+    query; a name may repeat only for the same query. Optional ``pmra``/``pmdec`` (mas/yr)
+    and ``epoch`` (decimal year, rounded to a tenth) move the forced position with a star
+    (``_target_motion``); they also pass through to the outputs.
 
     Bad rows raise :class:`TargetFileError` listing every problem, unless ``keep_going``
     is true: then they are returned in ``invalid``. Structural problems (unreadable file,
@@ -72,7 +77,20 @@ def read_targets(
     if t.problems and not keep_going:
         problems = [p for i in sorted(t.problems) for p in t.problems[i]]
         raise TargetFileError(problems, source=t.source)
-    return _target_list(rows, same_name=same_name)
+    targets = _target_list(rows, same_name=same_name)
+    _warn_default_epoch(targets.unique)
+    return targets
+
+
+def _warn_default_epoch(queries: Iterable[Target]) -> None:
+    """Proper motion without an epoch is valid, but rarely what is meant (Gaia's is 2016.0)."""
+    count = sum(1 for t in queries if (m := t.motion) is not None and m[0] is None)
+    if count:
+        log.warning(
+            "%d target(s) have proper motion but no epoch: the server then moves them from "
+            "its own default epoch (J2000.0?); give an epoch column (Gaia DR3: 2016.0)",
+            count,
+        )
 
 
 def _check_options(lo: object, hi: object, reduced: object, keep_going: object) -> None:
@@ -119,6 +137,7 @@ def _make_targets(rows: ParsedRows, valid: list[int]) -> list[Target]:
     ras, decs, lines, names, mpc, windows = (
         rows.ra.tolist(), rows.dec.tolist(), t.lines, rows.names, rows.mpc, rows.windows
     )  # fmt: skip
+    motion = rows.motion or [(None, None, None)] * len(lines)
     with _collector_paused():
         return [
             Target(
@@ -130,6 +149,9 @@ def _make_targets(rows: ParsedRows, valid: list[int]) -> list[Target]:
                 mjd_min=windows[i][0],
                 mjd_max=windows[i][1],
                 use_reduced=windows[i][2],
+                pmra=motion[i][0],
+                pmdec=motion[i][1],
+                epoch=motion[i][2],
                 extra={name: column[i].strip() for name, column in extras} if extras else {},
             )
             for i in valid
