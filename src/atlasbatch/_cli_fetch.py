@@ -207,16 +207,15 @@ _FLAGS = ("reduced", "keep_going", "csv", "no_plots")  # on/off options a resume
 
 
 def _dry_run(args: argparse.Namespace, targets: TargetList, settings: Settings) -> int:
-    refresh = None
+    refresh, refreshed = None, 0
     if args.since_last and args.out:
         preview = preview_refresh(Path(args.out), targets)
         if isinstance(preview, RefreshPlan):
             refresh = describe_plan(preview, targets)
-            counts = preview.counts()
-            targets = asked_targets(targets, preview)
+            refreshed = preview.counts()[Ask.AFTER_EPOCH]
+            targets = asked_targets(targets, preview)  # what is asked: closed rows are not
         else:
             print(f"atlasbatch: note: a real run would stop: {preview}", file=sys.stderr)
-    refreshed = counts[Ask.AFTER_EPOCH] if refresh is not None else 0
     plan_text = render_plan(
         plan_run(targets, settings), source=args.targets, settings=settings, refreshed=refreshed
     )
