@@ -4,10 +4,12 @@
 file into the stored one line by line (the server's own format, bytes kept as they were),
 de-duplicating on (MJD, Obs) with the new row winning, sorted by MJD. Merging is idempotent,
 so a crash between writing a merged file and recording it costs nothing on resume.
+:func:`stored_last_mjd` reads where a stored light curve ends (a refresh asks from there).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +21,7 @@ from atlasbatch._results import parse_result, write_atomic
 if TYPE_CHECKING:  # imported where files are merged: `status` and `cancel` need no pandas
     import pandas as pd
 
-__all__ = ["MergingSaver", "lightcurve_path", "merge_result_text"]
+__all__ = ["MergingSaver", "lightcurve_path", "merge_result_text", "stored_last_mjd"]
 
 _LINE = "_line"
 
@@ -27,6 +29,31 @@ _LINE = "_line"
 def lightcurve_path(out_dir: Path, name: str, names: FileNames) -> Path:
     """Where a target's light curve lives (the pipeline's default saver uses the same)."""
     return out_dir / names.lightcurve(name)
+
+
+def stored_last_mjd(path: Path) -> float | None:
+    """The last MJD of a stored light curve, or None when there is none (or it is unusable)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    lines = text.removeprefix("\ufeff").splitlines()
+    if not lines or not lines[0].startswith("###"):
+        return None
+    names = lines[0][3:].split()
+    if "MJD" not in names:
+        return None
+    column = names.index("MJD")
+    latest: float | None = None
+    for line in lines[1:]:
+        fields = line.split()
+        try:
+            value = float(fields[column])
+        except (IndexError, ValueError):
+            continue
+        if math.isfinite(value):
+            latest = value if latest is None else max(latest, value)
+    return latest
 
 
 def _rows(text: str, source: str) -> tuple[list[str], list[str], pd.DataFrame]:

@@ -25,7 +25,12 @@ from atlasbatch._epoch_origins import ORIGINS_KEY, EpochOrigins
 from atlasbatch._exceptions import RunError
 from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger
-from atlasbatch._lightcurve_merge import MergingSaver, lightcurve_path, merge_result_text
+from atlasbatch._lightcurve_merge import (
+    MergingSaver,
+    lightcurve_path,
+    merge_result_text,
+    stored_last_mjd,
+)
 from atlasbatch._models import State
 from atlasbatch._refresh_plan import (
     PLAN_KEY,
@@ -33,9 +38,8 @@ from atlasbatch._refresh_plan import (
     PreviousRun,
     RefreshPlan,
     asked_targets,
-    describe_plan,
+    format_mjd,
     plan_refresh,
-    stored_last_mjd,
 )
 from atlasbatch._results import write_atomic
 from atlasbatch._rundir import LEDGER_NAME
@@ -201,3 +205,31 @@ def settle_unchanged(ledger: Ledger, out_dir: Path) -> int:
             ledger.set_state(line, State.DOWNLOADED, path=str(path.relative_to(out_dir)))
             settled += 1
     return settled
+
+
+_SAYS = {
+    Ask.AFTER_EPOCH: "asked from just after their last stored epoch",
+    Ask.AFTER_WINDOW: "asked from the end of the last run's window (it found no data)",
+    Ask.WHOLE: "asked over their whole window (nothing usable from the last run)",
+    Ask.CLOSED: "not asked again (their window closed before the last run, or is complete)",
+}
+
+
+def describe_plan(plan: RefreshPlan, targets: TargetList, *, limit: int = 20) -> str:
+    """The plan in words: counts per way of asking, then the first ``limit`` queries."""
+    of = f" of run {plan.previous_run}" if plan.previous_run else ""
+    counts = plan.counts()
+    lines = [f"--since-last plan (a refresh{of}):"]
+    lines += [f"  {counts[ask]:>7}  {says}" for ask, says in _SAYS.items() if counts[ask]]
+    for target in targets.unique[:limit]:
+        line = plan.of(target.line)
+        if line.ask is Ask.CLOSED:
+            what = line.note or "not asked again"
+        else:
+            low = line.start if line.start is not None else target.mjd_min
+            high = "now" if target.mjd_max is None else format_mjd(target.mjd_max)
+            what = f"MJD {'start of survey' if low is None else format_mjd(low)} to {high}"
+        lines.append(f"  line {target.line:>6}  {target.name}: {what}")
+    if len(targets.unique) > limit:
+        lines.append(f"  … and {len(targets.unique) - limit} more queries")
+    return "\n".join(lines)

@@ -34,7 +34,7 @@ from atlasbatch._epoch_origins import EpochOrigins, Origin
 from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger, QueryRecord
 from atlasbatch._ledger_schema import identity
-from atlasbatch._lightcurve_merge import lightcurve_path
+from atlasbatch._lightcurve_merge import lightcurve_path, stored_last_mjd
 from atlasbatch._models import State, Target
 
 if TYPE_CHECKING:  # the target parser imports pandas: `status` and `cancel` need none
@@ -47,9 +47,8 @@ __all__ = [
     "PreviousRun",
     "RefreshPlan",
     "asked_targets",
-    "describe_plan",
+    "format_mjd",
     "plan_refresh",
-    "stored_last_mjd",
 ]
 
 #: The ledger meta key holding a refresh generation's plan.
@@ -160,31 +159,6 @@ class PreviousRun:
         )
 
 
-def stored_last_mjd(path: Path) -> float | None:
-    """The last MJD of a stored light curve, or None when there is none (or it is unusable)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    lines = text.removeprefix("\ufeff").splitlines()
-    if not lines or not lines[0].startswith("###"):
-        return None
-    names = lines[0][3:].split()
-    if "MJD" not in names:
-        return None
-    column = names.index("MJD")
-    latest: float | None = None
-    for line in lines[1:]:
-        fields = line.split()
-        try:
-            value = float(fields[column])
-        except (IndexError, ValueError):
-            continue
-        if math.isfinite(value):
-            latest = value if latest is None else max(latest, value)
-    return latest
-
-
 def plan_refresh(
     out_dir: Path, targets: TargetList, previous: PreviousRun | None
 ) -> tuple[RefreshPlan, EpochOrigins]:
@@ -249,7 +223,9 @@ def _plan_query(target: Target, known: _Known) -> LinePlan:
     """How one query is asked (see the module docstring)."""
     end = target.mjd_max
     if end is not None and known.covered is not None and known.covered >= end:
-        return known.closed(f"window closed (mjd_max {_mjd(end)}) before the last run asked it")
+        return known.closed(
+            f"window closed (mjd_max {format_mjd(end)}) before the last run asked it"
+        )
     if known.last is not None:
         ask, start = Ask.AFTER_EPOCH, round(known.last + _AFTER, 6)
     elif known.covered is not None:
@@ -259,7 +235,7 @@ def _plan_query(target: Target, known: _Known) -> LinePlan:
     if target.mjd_min is not None:
         start = max(start, target.mjd_min)
     if end is not None and start >= end:
-        return known.closed(f"the stored light curve reaches the window's end ({_mjd(end)})")
+        return known.closed(f"the stored light curve reaches the window's end ({format_mjd(end)})")
     return LinePlan(ask=ask, start=start, covered=known.covered)
 
 
@@ -307,7 +283,8 @@ def _with_last_task(
     return (*kept, Origin(upto=last, task_id=record.task_id, stored_at=record.stored_at))
 
 
-def _mjd(value: float) -> str:
+def format_mjd(value: float) -> str:
+    """An MJD as the user would write it: no trailing zeros."""
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
@@ -319,31 +296,3 @@ def asked_targets(targets: TargetList, plan: RefreshPlan) -> TargetList:
         if plan.of(t.line).ask is not Ask.CLOSED
     )
     return dataclasses.replace(targets, unique=unique)
-
-
-_SAYS = {
-    Ask.AFTER_EPOCH: "asked from just after their last stored epoch",
-    Ask.AFTER_WINDOW: "asked from the end of the last run's window (it found no data)",
-    Ask.WHOLE: "asked over their whole window (nothing usable from the last run)",
-    Ask.CLOSED: "not asked again (their window closed before the last run, or is complete)",
-}
-
-
-def describe_plan(plan: RefreshPlan, targets: TargetList, *, limit: int = 20) -> str:
-    """The plan in words: counts per way of asking, then the first ``limit`` queries."""
-    of = f" of run {plan.previous_run}" if plan.previous_run else ""
-    counts = plan.counts()
-    lines = [f"--since-last plan (a refresh{of}):"]
-    lines += [f"  {counts[ask]:>7}  {says}" for ask, says in _SAYS.items() if counts[ask]]
-    for target in targets.unique[:limit]:
-        line = plan.of(target.line)
-        if line.ask is Ask.CLOSED:
-            what = line.note or "not asked again"
-        else:
-            low = line.start if line.start is not None else target.mjd_min
-            high = "now" if target.mjd_max is None else _mjd(target.mjd_max)
-            what = f"MJD {'start of survey' if low is None else _mjd(low)} to {high}"
-        lines.append(f"  line {target.line:>6}  {target.name}: {what}")
-    if len(targets.unique) > limit:
-        lines.append(f"  … and {len(targets.unique) - limit} more queries")
-    return "\n".join(lines)
