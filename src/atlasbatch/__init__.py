@@ -1,18 +1,16 @@
 """atlasbatch: ATLAS forced photometry for thousands of targets, politely and durably.
 
-``import atlasbatch`` stays cheap (httpx and anyio, no pandas): the names that need pandas
-(:class:`Session`, :func:`fetch_photometry`, :func:`read_targets`, ...) are imported on first
-use (PEP 562), so ``atlasbatch --help`` and ``atlasbatch status`` start at once.
+``import atlasbatch`` stays cheap: the exceptions, settings and records are imported with
+it, every other public name (:class:`Session` and :func:`read_targets` need pandas,
+:class:`AtlasClient` httpx) on first use (PEP 562), and so is ``__version__``
+(importlib.metadata is slow to import). ``atlasbatch --help`` starts at once.
 """
 
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
-from atlasbatch._base_url import obtain_token
-from atlasbatch._client import AtlasClient
 from atlasbatch._config import PRODUCTION_URL, Rate, Settings
 from atlasbatch._exceptions import (
     AccountMismatchError,
@@ -41,10 +39,12 @@ from atlasbatch._exceptions import (
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
 
 if TYPE_CHECKING:
-    from atlasbatch._session import RunReport, Session, fetch_photometry
+    from atlasbatch._base_url import obtain_token
+    from atlasbatch._client import AtlasClient
+    from atlasbatch._report import RunReport
+    from atlasbatch._session import Session
+    from atlasbatch._sync_api import fetch_photometry
     from atlasbatch._targets import TargetList, read_targets
-
-__version__ = _version("atlasbatch")
 
 __all__ = [
     "FINAL_STATES",
@@ -86,18 +86,24 @@ __all__ = [
     "read_targets",
 ]
 
-#: Public names whose modules import pandas: name -> the module that defines it.
+#: Public names imported on first use: name -> the module that defines it.
 _LAZY = {
-    "RunReport": "atlasbatch._session",
+    "AtlasClient": "atlasbatch._client",
+    "obtain_token": "atlasbatch._base_url",
+    "RunReport": "atlasbatch._report",
     "Session": "atlasbatch._session",
-    "fetch_photometry": "atlasbatch._session",
+    "fetch_photometry": "atlasbatch._sync_api",
     "TargetList": "atlasbatch._targets",
     "read_targets": "atlasbatch._targets",
 }
 
 
 def __getattr__(name: str) -> object:
-    """Import a pandas-dependent public name on first use (PEP 562)."""
+    """Import a public name on first use (PEP 562)."""
+    if name == "__version__":
+        value: object = importlib.import_module("importlib.metadata").version("atlasbatch")
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

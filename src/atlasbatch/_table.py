@@ -25,7 +25,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from atlasbatch._models import Target
+from atlasbatch._models import Outcome, Target
+from atlasbatch._outputs import TABLE_RESERVED, pass_through_names
 from atlasbatch._photometry import DERIVED_COLUMNS, add_derived_columns
 from atlasbatch._results import INT_COLUMNS, SERVER_COLUMNS, STRING_COLUMNS
 
@@ -36,6 +37,7 @@ __all__ = [
     "PROVENANCE_COLUMNS",
     "Provenance",
     "as_frame",
+    "outcomes_table",
     "photometry_table",
     "table_schema",
     "unknown_columns",
@@ -214,3 +216,55 @@ def as_frame(table: pa.Table) -> pd.DataFrame:
     """The table as pandas reads it from Parquet (nullable ``Int64``, ``string``, ``bool``)."""
     frame: pd.DataFrame = table.to_pandas()
     return frame
+
+
+def outcomes_table(
+    outcomes: Iterable[Outcome],
+    *,
+    server: str,
+    fetched_at: Mapping[int, float],
+    sigma_limit: float = 3.0,
+) -> pd.DataFrame:
+    """The photometry table of outcomes that hold their light curve (``keep_data``): the
+    columns of ``photometry.parquet``, built by the same :func:`photometry_table`.
+
+    ``fetched_at`` maps a task id to the time (unix seconds) the ledger recorded its
+    download. Duplicate rows share their representative's frame and task: one light curve,
+    a copy of its rows per input row, as in the CLI's table. No outcome with data: an empty
+    table that still has every column.
+    """
+    every = list(outcomes)
+    extra = pass_through_names(
+        sorted({key for o in every for key in o.target.extra}), reserved=TABLE_RESERVED
+    )
+    schema = table_schema(extra.values())
+    curves: dict[tuple[str, int], list[Outcome]] = {}
+    for outcome in every:
+        if outcome.data is not None:
+            curves.setdefault(_curve_key(outcome), []).append(outcome)
+    if not curves:
+        return as_frame(schema.empty_table())
+    owners = [
+        [Provenance(o.target, o.task_id, _when(fetched_at, o.task_id), server) for o in members]
+        for members in curves.values()
+    ]
+    frames = [members[0].data for members in curves.values()]
+    lengths = [len(frame) for frame in frames if frame is not None]
+    rows = pd.concat(frames, ignore_index=True)
+    curve = np.repeat(np.arange(len(frames), dtype=np.intp), lengths)
+    table = photometry_table(
+        rows, curve, owners, schema=schema, extra=extra, sigma_limit=sigma_limit
+    )
+    return as_frame(table)
+
+
+def _curve_key(outcome: Outcome) -> tuple[str, int]:
+    """Duplicate rows share their representative's task (and frame): one light curve."""
+    if outcome.task_id is not None:
+        return ("task", outcome.task_id)
+    return ("frame", id(outcome.data))
+
+
+def _when(fetched_at: Mapping[int, float], task_id: int | None) -> datetime:
+    stamp = None if task_id is None else fetched_at.get(task_id)
+    return datetime.now(UTC) if stamp is None else datetime.fromtimestamp(stamp, UTC)

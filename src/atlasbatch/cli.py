@@ -12,24 +12,12 @@ part-way; 2 bad usage or input, or a stop before anything was done; 130 interrup
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from atlasbatch import __version__
-from atlasbatch._cli_cleanup import (
-    CANCEL_HELP,
-    CLEANUP_HELP,
-    add_cancel_arguments,
-    add_cleanup_arguments,
-    run_cancel,
-    run_cleanup,
-)
-from atlasbatch._cli_common import explain
-from atlasbatch._cli_demo import DEMO_HELP, add_demo_arguments, run_demo
-from atlasbatch._cli_fetch import FETCH_EPILOG, FETCH_HELP, add_fetch_arguments, run_fetch
-from atlasbatch._cli_login import LOGIN_HELP, add_login_arguments, run_login
-from atlasbatch._cli_status import STATUS_HELP, add_status_arguments, run_status
 from atlasbatch._exceptions import AtlasBatchError
 from atlasbatch._unwrap import unwrapped
 
@@ -44,44 +32,69 @@ Start with `atlasbatch demo` (no account needed), then `atlasbatch login` and
 `atlasbatch fetch TARGETS.csv --out DIR`. `atlasbatch COMMAND --help` explains each command.
 """
 
-_COMMANDS: tuple[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], Command], ...] = (
-    ("demo", "try everything against a local emulated server", DEMO_HELP,
-     add_demo_arguments, run_demo),
-    ("login", "save your API token (asks for username and password)", LOGIN_HELP,
-     add_login_arguments, run_login),
-    ("fetch", "fetch light curves for a target file (resumable)", FETCH_HELP,
-     add_fetch_arguments, run_fetch),
-    ("status", "show where a run stands", STATUS_HELP, add_status_arguments, run_status),
-    ("cancel", "cancel a run's queued and running tasks", CANCEL_HELP,
-     add_cancel_arguments, run_cancel),
-    ("cleanup", "download what finished and delete a run's tasks; find orphans", CLEANUP_HELP,
-     add_cleanup_arguments, run_cleanup),
+#: name, summary, the module with ``<NAME>_HELP``, ``add_<name>_arguments``, ``run_<name>``
+#: (and optionally ``<NAME>_EPILOG``). A command's module (httpx, the run engine, pandas
+#: for fetch) is imported only when that command is given: ``--help`` and ``status`` start
+#: at once.
+_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("demo", "try everything against a local emulated server", "atlasbatch._cli_demo"),
+    ("login", "save your API token (asks for username and password)", "atlasbatch._cli_login"),
+    ("fetch", "fetch light curves for a target file (resumable)", "atlasbatch._cli_fetch"),
+    ("status", "show where a run stands", "atlasbatch._cli_status"),
+    ("cancel", "cancel a run's queued and running tasks", "atlasbatch._cli_cleanup"),
+    ("cleanup", "download what finished and delete a run's tasks; find orphans",
+     "atlasbatch._cli_cleanup"),
 )  # fmt: skip
 _HANDLER_MARK = "_atlasbatch_cli"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked (importlib.metadata
+    costs more than the rest of ``--help``)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from atlasbatch import __version__  # noqa: PLC0415 - see the class docstring
+
+        print(f"atlasbatch {__version__}")
+        parser.exit()
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; the options of the command named in ``argv`` (every command's
+    when ``argv`` is None), the others with their one-line summary only."""
+    chosen = _command_of(argv)
     parser = argparse.ArgumentParser(
         prog="atlasbatch", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("--version", action="version", version=f"atlasbatch {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("-v", "--verbose", action="store_true", help="more log lines")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, summary, text, add_arguments, run in _COMMANDS:
+    for name, summary, module_name in _COMMANDS:
+        if argv is not None and name != chosen:
+            commands.add_parser(name, help=summary)
+            continue
+        module = importlib.import_module(module_name)
         sub = commands.add_parser(
-            name, help=summary, description=text,
-            epilog=FETCH_EPILOG if name == "fetch" else None,
+            name, help=summary, description=getattr(module, f"{name.upper()}_HELP"),
+            epilog=getattr(module, f"{name.upper()}_EPILOG", None),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
-        add_arguments(sub)
-        sub.set_defaults(run=run)
+        getattr(module, f"add_{name}_arguments")(sub)
+        sub.set_defaults(run=getattr(module, f"run_{name}"))
     commands.add_parser(
         "emulator", help="run the emulated server on loopback (see `atlasbatch emulator --help`)",
         add_help=False,
     )  # fmt: skip
     return parser
+
+
+def _command_of(argv: Sequence[str] | None) -> str | None:
+    """The command ``argv`` names: its first word that is not an option."""
+    return next((word for word in argv or () if not word.startswith("-")), None)
 
 
 def _configure_logging(*, verbose: bool) -> None:
@@ -120,13 +133,15 @@ def main(argv: list[str] | None = None) -> int:
             from atlasbatch.testing._cli import main as emulator_main  # noqa: PLC0415
 
             return emulator_main(argv[1:])
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a usage error (already printed)
         return exit_.code if isinstance(exit_.code, int) else 0
     _configure_logging(verbose=args.verbose)
     try:
         return _run(args)
     except AtlasBatchError as exc:
+        from atlasbatch._cli_common import explain  # noqa: PLC0415 - see _COMMANDS
+
         message, code = explain(exc)
         print(f"atlasbatch: {message}", file=sys.stderr)
         return code
