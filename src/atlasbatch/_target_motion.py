@@ -64,7 +64,7 @@ def _proper_motion(t: TargetTable, name: str) -> Floats:
             what = "not a finite number" if _not_finite(texts[i]) else "not a number (mas/yr)"
             t.problem(i, name, f"{name} {show(texts[i])} is {what}")
     with np.errstate(invalid="ignore"):
-        fast = np.abs(values) > MAX_PROPER_MOTION
+        fast = np.isfinite(values) & (np.abs(values) > MAX_PROPER_MOTION)
     for i in np.flatnonzero(fast).tolist():
         t.problem(
             i, name, f"{name} {values[i]:.10g} mas/yr is faster than any star (Barnard's star "

@@ -99,7 +99,10 @@ class Motion(TypedDict):
 
 
 def motion_of(fields: Mapping[str, object]) -> Motion:
-    """A task's ``epoch``/``pmra``/``pmdec`` for :class:`Job` (the decimal epoch as a float)."""
+    """A task's ``epoch``/``pmra``/``pmdec`` for :class:`Job` (the decimal epoch as a float).
+
+    The runner passes ``epoch=``, ``pmra=``, ``pmdec=`` to ``force.sh`` only when non-zero.
+    """
 
     def number(name: str) -> float | None:
         value = fields.get(name)
@@ -107,7 +110,7 @@ def motion_of(fields: Mapping[str, object]) -> Motion:
         return float(value) if ok else None  # type: ignore[arg-type]
 
     return Motion(
-        epoch=number("radec_epoch_year"),
+        epoch=number("radec_epoch_year") or None,  # the runner skips a zero epoch too
         pmra=number("propermotion_ra"),
         pmdec=number("propermotion_dec"),
     )

@@ -20,7 +20,7 @@ at these rates (chosen, with the reason):
   flux off by 10 to 100 σ, ``chi/N`` 10-300 (ATClean's chi/N > 10 cut flags 0.04-0.12 % of
   the epochs of real light curves; the outliers it finds otherwise show in the flux alone).
 * **the chip edge**: a target lands anywhere on the 10,560-pixel chip, so about 1.9 % of
-  exposures per axis lie within 100 pixels of an edge.
+  exposures per axis (3.7 % in all) lie within 100 pixels of an edge.
 
 Image conditions are keyed by the field and the exposure (every target of the field sees
 the same sky); measurement defects by the target and the exposure.
@@ -44,6 +44,7 @@ ERR_CODE_RATE: Final = 0.005
 OUTLIER_RATE: Final = 0.003
 _DEPTH: Final = np.array([19.6, 19.1])  # typical mag5sig in c (dark sky) and o (moonlight)
 _SKY: Final = np.array([21.2, 20.2])  # typical sky mag/arcsec² in c and o
+_CHIP: Final = 10560.0  # pixels on a side
 _IMAGE, _VISIT, _TARGET, _POINTING = 911, 912, 913, 914
 
 
@@ -113,8 +114,8 @@ def measurement_defects(seed: int, e: Exposures) -> Measurement:
         noise=noise + np.where(outlier, kick, 0.0),
         err=np.where(coded, 1 + (3 * u[:, 10]).astype(np.int64), 0),
         chi=np.where(outlier, 10.0 + 290.0 * u[:, 11], chi),
-        x=50.0 + 10450.0 * place[:, 0] + dither[:, 0],
-        y=50.0 + 10450.0 * place[:, 1] + dither[:, 1],
+        x=np.clip(_CHIP * place[:, 0] + dither[:, 0], 0.5, _CHIP - 0.5),
+        y=np.clip(_CHIP * place[:, 1] + dither[:, 1], 0.5, _CHIP - 0.5),
         ra_jitter=0.00002 * normal(u[:, 12], u[:, 13]),
         dec_jitter=0.00002 * normal(u[:, 14], u[:, 15]),
     )
