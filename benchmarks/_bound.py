@@ -2,16 +2,15 @@
 
 Lower bounds on a run's makespan, each measured from the moment the client starts. With
 N targets, B per POST, R writes per window D, W tasks of the user at once, the measured
-task times S_i (sorted: S_(1) ≤ S_(2) ≤ …), the runner's gap g and its first wake-up t₀:
+task times S_i, the runner's gap g and its first wake-up t₀:
 
-* the *j-th finish* cannot come before ``F_j = t₀ + max(Σ_{i≤k} S_(i) + (k−1)·g,
-  (Σ_{i≤j} S_(i) + (j−W)⁺·g)/W)`` with ``k = ⌈j/W⌉``: some slot ran k of the first j
-  tasks, one after another with the gap between them (the runner keeps a slot and the user
-  for g = 1.2 s after each task), and together the W slots were busy at least that long.
-  t₀ is the runner's first wake-up after the client's start: an idle runner polls every
-  5 s, so a task sent to it waits for the next tick (see :func:`first_tick`);
-* ``runner``: the last finish, ``F_N`` (or t₀ + the longest task), then L: the client hears
-  of it, downloads, deletes. For W = 1 this is exact: ``t₀ + ΣS_i + (N−1)·g + L``;
+* ``F_j``, the earliest possible *j-th finish*: the runner's own schedule of these tasks
+  had they all been queued at the client's start. An idle runner polls every 5 s, so the
+  first task starts at its first tick t₀ after the client's start (see :func:`first_tick`);
+  then it starts the tasks in submission order on W slots, each slot (and the user's turn)
+  staying taken for g = 1.2 s after each task. The task times are the server's draw per
+  task id, which no client can choose; for W = 1 this is ``t₀ + Σ_{i≤j} S_i + (j−1)·g``;
+* ``runner``: the last finish ``F_N``, then L: the client hears of it, downloads, deletes;
 * ``submit``: the last POST cannot be accepted before ``⌊(⌈N/B⌉−1)/R⌋·D``, and its tasks take
   at least the shortest task time, then L;
 * ``queue_cap``: Little's law on the 500 unstarted tasks, ``N·(S_q+δ)/Q`` (negligible here);
@@ -25,7 +24,7 @@ task times S_i (sorted: S_(1) ≤ S_(2) ≤ …), the runner's gap g and its fir
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -36,8 +35,8 @@ __all__ = ["BoundInputs", "bound_seconds", "bound_terms", "first_tick"]
 class BoundInputs:
     """What the bound depends on; times in (scaled) seconds as the emulator runs them.
 
-    ``task_times``: the measured time of every task (empty: ``targets`` tasks of
-    ``task_seconds``); ``user_gap`` g; ``first_start`` t₀; ``latency`` L (a loopback round
+    ``task_times``: the measured time of every task, in submission order (empty: ``targets``
+    tasks of ``task_seconds``); ``user_gap`` g; ``first_start`` t₀; ``latency`` L (a loopback round
     trip times the trips a target needs after its task ends); ``user_slots`` W;
     ``queue_cap`` Q; ``queue_wait`` S_q (the shortest time a task spends unstarted: 0 with
     a free slot); ``refill_delay`` δ (the least time to hear of a start before refilling).
@@ -59,24 +58,23 @@ class BoundInputs:
 
 
 class _Finishes:
-    """``F_j``, the earliest possible j-th finish (see the module docstring)."""
+    """``F_j``: the runner's schedule of every task queued at the client's start."""
 
     def __init__(self, inputs: BoundInputs) -> None:
-        times = sorted(inputs.task_times) or [inputs.task_seconds] * inputs.targets
+        times = list(inputs.task_times) or [inputs.task_seconds] * inputs.targets
         if len(times) < inputs.targets:  # tasks that never ran (a client that gave up)
             times += [sum(times) / len(times)] * (inputs.targets - len(times))
-        self._prefix = [0.0, *itertools.accumulate(times)]
-        self.longest = times[-1] if times else 0.0
-        self._inputs = inputs
+        free = [inputs.first_start] * max(1, min(inputs.user_slots, len(times)))
+        finishes = []
+        for seconds in times:  # submission order: a free slot takes the next task
+            start = heapq.heappop(free)
+            finishes.append(start + seconds)
+            heapq.heappush(free, start + seconds + inputs.user_gap)
+        self._sorted = sorted(finishes)
 
     def at(self, j: int) -> float:
-        inputs = self._inputs
-        j = min(j, len(self._prefix) - 1)
-        w, gap = inputs.user_slots, inputs.user_gap
-        k = math.ceil(j / w)
-        one_slot = self._prefix[k] + max(k - 1, 0) * gap
-        all_slots = (self._prefix[j] + max(j - w, 0) * gap) / w
-        return inputs.first_start + max(one_slot, all_slots)
+        """The j-th finish (1-based)."""
+        return self._sorted[min(j, len(self._sorted)) - 1]
 
 
 def _writes(inputs: BoundInputs, finishes: _Finishes, posts: int) -> float:
@@ -98,11 +96,10 @@ def bound_terms(inputs: BoundInputs) -> dict[str, float]:
     finishes = _Finishes(inputs)
     posts = math.ceil(n / inputs.batch_size)
     shortest = min(inputs.task_times, default=inputs.task_seconds)
-    last_finish = max(finishes.at(n), inputs.first_start + finishes.longest)
     write_d = inputs.write_window
     return {
         "submit": ((posts - 1) // inputs.write_requests) * write_d + shortest + inputs.latency,
-        "runner": last_finish + inputs.latency,
+        "runner": finishes.at(n) + inputs.latency,
         "queue_cap": n * (inputs.queue_wait + inputs.refill_delay) / inputs.queue_cap,
         "writes": _writes(inputs, finishes, posts),
     }

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from benchmarks._bound import BoundInputs, bound_seconds, bound_terms, first_tick
 from benchmarks._harness import ROW_KEYS
 from benchmarks._scenarios import TINY, server_bound
@@ -42,9 +41,10 @@ def test_runner_term_counts_whole_rounds_of_equal_tasks() -> None:
     assert bound_terms(inputs)["runner"] == pytest.approx(7 * 0.6 + 6 * 0.01)
 
 
-def test_runner_term_is_at_least_the_longest_task() -> None:
-    inputs = BoundInputs(targets=4, user_slots=16, task_times=(0.1, 0.1, 0.1, 9.0))
-    assert bound_terms(inputs)["runner"] == pytest.approx(9.0)
+def test_runner_term_schedules_the_tasks_in_submission_order() -> None:
+    # two slots: the 5 s task, submitted last, starts when the first slot is free again
+    inputs = BoundInputs(targets=3, user_slots=2, task_times=(1.0, 2.0, 5.0), user_gap=0.5)
+    assert bound_terms(inputs)["runner"] == pytest.approx(1.0 + 0.5 + 5.0)
 
 
 def test_deletes_cannot_precede_the_finishes_they_follow() -> None:
