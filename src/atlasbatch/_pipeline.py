@@ -47,8 +47,7 @@ __all__ = ["Pipeline", "Progress", "ResultSaver"]
 log = logging.getLogger(__name__)
 
 OutcomeHandler = Callable[[Outcome], Awaitable[None]]
-#: The ledger mark by which ``atlasbatch cancel`` asks a running fetch to stop.
-CANCEL_KEY = "cancel_requested"
+_CANCEL_CHECK = 0.25  # seconds between two looks for a cancel request, at least
 _DELETERS = 8
 
 
@@ -164,6 +163,7 @@ class Pipeline:
     ) -> None:
         tg.start_soon(self._submit_loop)
         tg.start_soon(self._poll_loop)
+        tg.start_soon(self._cancel_loop)
         downloads = Downloads(
             self._client, self._ledger, scratch=self._scratch, save=self._save,
             keep_data=self._keep_data, settle=self._settle, gone=self._result_gone,
@@ -214,7 +214,6 @@ class Pipeline:
             if not first:
                 await anyio.sleep(self._watch.delay())
             first = False
-            await self._cancel_if_asked()
             try:
                 await self._watch.look()
             except STOPS_RUN:
@@ -222,13 +221,18 @@ class Pipeline:
             except AtlasBatchError as exc:  # e.g. a retry budget the caller set ran out
                 log.warning("poll failed, will try again: %s", exc)
 
+    async def _cancel_loop(self) -> None:
+        while True:  # a cheap SQLite read; at the read floor, at most a few times a second
+            await self._cancel_if_asked()
+            await anyio.sleep(max(self._watch.pace.floor, _CANCEL_CHECK))
+
     async def _cancel_if_asked(self) -> None:
         """``atlasbatch cancel DIR`` from another terminal: end the run, tasks deleted.
 
         The request is a mark in the ledger (the other process cannot reach this one any
-        other way); it is read before every poll. What already finished is still stored.
+        other way); it is read a few times a second. What already finished is still stored.
         """
-        if self._ledger.meta(CANCEL_KEY) is None:
+        if not self._ledger.cancel_requested():
             return
         if self._submitter.enabled:
             log.warning("cancel requested by another atlasbatch process: cancelling the run")
