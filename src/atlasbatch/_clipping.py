@@ -6,7 +6,8 @@ iteration takes the group's median as the centre; each later one keeps the point
 ``nsigma`` of *their own* uncertainty of the centre (``|f - c| <= nsigma * df``) and takes
 their weighted mean (weights ``1/df²``) as the new centre; it stops when the kept set no
 longer changes, after ``max_iterations``, or when one point or none is left (then that
-point, or nothing, is the mean). The mean's error is ``sqrt(1/Σw)``; ``x2norm`` is
+point, or nothing, is the mean); ``max_iterations`` counts the median one, as ATClean's
+``Nitmax`` does. The mean's error is ``sqrt(1/Σw)``; ``x2norm`` is
 ``Σ((f - mean)/df)² / (n - 1)`` over the kept points (NaN below two).
 
 All groups iterate together (numpy, no Python loop over groups): a light curve has
@@ -70,7 +71,7 @@ def clipped_means(
     centre = _medians(values, groups, size)
     frozen = total <= 1  # one point or none: nothing to clip (ATClean stops there too)
     weights = 1.0 / errors**2
-    for _ in range(max_iterations):
+    for _ in range(max_iterations - 1):  # the median was the first
         proposed = np.abs(values - centre[groups]) <= nsigma * errors
         proposed = np.where(frozen[groups], kept, proposed)
         changed = _sums(groups, (proposed != kept).astype(np.float64), size) > 0

@@ -65,7 +65,30 @@ def _floats(frame: pd.DataFrame, column: str) -> FloatArray:
 def _texts(frame: pd.DataFrame, column: str) -> npt.NDArray[np.object_]:
     if column not in frame.columns:
         return np.full(len(frame), "", dtype=object)
-    return frame[column].astype("string").fillna("").to_numpy(dtype=object)
+    return np.asarray(frame[column].to_numpy(dtype=object, na_value=""), dtype=object)
+
+
+def _groups(
+    filters: npt.NDArray[np.object_], site: npt.NDArray[np.object_], nights: IntArray
+) -> tuple[IntArray, pd.DataFrame]:
+    """Group code of each exposure, and the (F, site, night) of each group (plain numpy
+    codes: a MultiIndex of three columns costs more than the averaging itself)."""
+    f_codes, f_values = pd.factorize(filters)
+    s_codes, s_values = pd.factorize(site)
+    n_codes, n_values = pd.factorize(nights)
+    width = len(s_values) * len(n_values)
+    combined = f_codes * width + s_codes * len(n_values) + n_codes
+    codes, keys = pd.factorize(combined)
+    f_of, rest = np.divmod(keys, width) if width else (keys, keys)
+    s_of, n_of = np.divmod(rest, len(n_values)) if len(n_values) else (rest, rest)
+    groups = pd.DataFrame(
+        {
+            "F": pd.array(np.asarray(f_values, dtype=object)[f_of], dtype="string"),
+            "site": pd.array(np.asarray(s_values, dtype=object)[s_of], dtype="string"),
+            "night": np.asarray(n_values, dtype=np.int64)[n_of],
+        }
+    )
+    return codes.astype(np.int64), groups
 
 
 def _reasons(
@@ -112,9 +135,7 @@ def nightly_light_curve(
     )
     reason = _reasons(frame, flags, options)
     site = sites(frame["Obs"]) if "Obs" in frame.columns else _texts(frame, "Obs")
-    filters = _texts(frame, "F")
-    keys = pd.MultiIndex.from_arrays([filters, site, night_numbers(mjd, site)])
-    codes, groups = pd.factorize(keys)
+    codes, groups = _groups(_texts(frame, "F"), site, night_numbers(mjd, site))
     size = len(groups)
     use = reason == 0
     flux, error = _floats(frame, "uJy"), _floats(frame, "duJy")
@@ -122,9 +143,9 @@ def nightly_light_curve(
     reason[np.flatnonzero(use)[~stats.kept_mask]] = _CLIPPED
     table = pd.DataFrame(
         {
-            "F": pd.array([g[0] for g in groups], dtype="string"),
-            "site": pd.array([g[1] for g in groups], dtype="string"),
-            "night": np.array([g[2] for g in groups], dtype=np.int64),
+            "F": groups["F"],
+            "site": groups["site"],
+            "night": groups["night"],
             "MJD": _mean_mjd(mjd, codes, reason == 0, size),
             "uJy": stats.mean,
             "duJy": stats.error,

@@ -23,6 +23,8 @@ from atlasbatch._nightly_options import NightlyOptions
 if TYPE_CHECKING:  # pandas and pyarrow only when there is a table to write
     import pandas as pd
 
+    from atlasbatch._nightly_table import Family, SourceCurve
+
 __all__ = [
     "NIGHTLY_NAME",
     "outcomes_nightly",
@@ -75,11 +77,7 @@ def write_nightly_table(
     stamp = _stamp(ledger, options, csv)
     if path.is_file() and ledger.meta(_STAMP_KEY) == stamp and (twin is None or twin.is_file()):
         return False
-    from atlasbatch._nightly_table import (  # noqa: PLC0415 - pandas, pyarrow
-        NightlyTableWriter,
-        SourceCurve,
-        nightly_tables,
-    )
+    from atlasbatch._nightly_table import SourceCurve  # noqa: PLC0415 - pandas, pyarrow
 
     curves = [
         SourceCurve(row.target, row.path if row.state is State.DOWNLOADED else None, row.task_id)
@@ -88,15 +86,42 @@ def write_nightly_table(
     ]
     if not any(curve.key is not None for curve in curves):
         return False
+    _write(out_dir, curves, options=options, path=path, twin=twin)
+    ledger.set_meta(_STAMP_KEY, stamp)
+    return True
+
+
+def _write(
+    out_dir: Path, curves: list[SourceCurve], *, options: NightlyOptions, path: Path,
+    twin: Path | None,
+) -> None:  # fmt: skip
+    """Stream every family's rows into the table, from the cache where nothing changed."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    from atlasbatch._nightly_cache import NightlyCache  # noqa: PLC0415
+    from atlasbatch._nightly_table import (  # noqa: PLC0415
+        NightlyTableWriter,
+        families,
+        family_tables,
+        with_provenance,
+    )
 
     def load(key: Hashable) -> pd.DataFrame | None:
         return _read(out_dir / str(key))
 
-    with NightlyTableWriter(path, csv_path=twin) as table:
-        for curve, nights in nightly_tables(curves, load, options):
-            table.add(curve, nights)
-    ledger.set_meta(_STAMP_KEY, stamp)
-    return True
+    with NightlyTableWriter(path, csv_path=twin) as writer:
+        cache = NightlyCache(out_dir, options=options, schema=writer.schema)
+        for family in families(curves):
+
+            def compute(family: Family = family) -> pa.Table:
+                found = family_tables(family, load, options)
+                parts = [writer.to_arrow(with_provenance(c, t)) for c, t in found]
+                return pa.concat_tables(parts) if parts else writer.schema.empty_table()
+
+            writer.add_arrow(cache.rows(family, compute))
+    cache.prune()
+    log.info("%s: %d rows (%d families read again)", path.name, writer.rows_written,
+             cache.families - cache.hits)  # fmt: skip
 
 
 def _read(path: Path) -> pd.DataFrame | None:

@@ -30,7 +30,16 @@ from atlasbatch._nightly import nightly_light_curve
 from atlasbatch._nightly_options import NightlyOptions
 from atlasbatch._results import AtomicFile
 
-__all__ = ["NightlyTableWriter", "SourceCurve", "nightly_frame", "nightly_tables"]
+__all__ = [
+    "Family",
+    "NightlyTableWriter",
+    "SourceCurve",
+    "families",
+    "family_tables",
+    "nightly_frame",
+    "nightly_tables",
+    "with_provenance",
+]
 
 
 _PROVENANCE = {
@@ -65,53 +74,83 @@ def with_provenance(curve: SourceCurve, table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([pd.DataFrame(columns), table], axis=1)
 
 
-def nightly_tables(
-    curves: Sequence[SourceCurve], load: Loader, options: NightlyOptions
-) -> Iterator[tuple[SourceCurve, pd.DataFrame]]:
-    """The nightly table of every curve that has a light curve, targets with their controls.
+@dataclass(frozen=True, slots=True)
+class Family:
+    """Light curves averaged together: ``members`` share one light curve (a row and its
+    duplicates), ``controls`` are the first member's (the cut uses them; ``requested`` is how
+    many it was given, downloaded or not) and ``shown`` every member's controls, which get
+    their own plain nightly rows. A control whose target has no light curve is a family of
+    its own (one member, no controls)."""
 
-    A target's controls are the curves whose ``control_of`` is its line; how many it has
-    (downloaded or not) sets the control cut's minimum of good controls.
-    """
+    members: tuple[SourceCurve, ...]
+    controls: tuple[SourceCurve, ...] = ()
+    requested: int = 0
+    shown: tuple[SourceCurve, ...] = ()
+
+    def curves(self) -> tuple[SourceCurve, ...]:
+        """Every curve whose light curve the family reads."""
+        return (*self.members, *self.controls, *self.shown)
+
+
+def families(curves: Sequence[SourceCurve]) -> list[Family]:
+    """Group ``curves`` into families: each light curve is in exactly one."""
     controls: defaultdict[int, list[SourceCurve]] = defaultdict(list)
-    families: defaultdict[Hashable, list[SourceCurve]] = defaultdict(list)
+    groups: defaultdict[Hashable, list[SourceCurve]] = defaultdict(list)
     for curve in curves:
         if curve.target.control_of is not None:
             controls[curve.target.control_of].append(curve)
         elif curve.key is not None:
-            families[curve.key].append(curve)
-    done: set[int] = set()
-    for key, members in families.items():
-        frame = load(key)
-        if frame is None:
-            continue
+            groups[curve.key].append(curve)
+    found: list[Family] = []
+    covered: set[int] = set()
+    for members in groups.values():
         own = controls.get(members[0].target.line, [])
-        loaded = {c.key: load(c.key) for c in own if c.key is not None}
-        frames = {k: f for k, f in loaded.items() if f is not None}
-        table = nightly_light_curve(
-            frame, controls=list(frames.values()), requested_controls=len(own), options=options
+        shown = [c for m in members for c in controls.get(m.target.line, []) if c.key is not None]
+        covered.update(m.target.line for m in members)
+        found.append(
+            Family(
+                tuple(members), tuple(c for c in own if c.key is not None), len(own), tuple(shown)
+            )
         )
-        for member in members:
-            yield member, table
-        plain = {k: nightly_light_curve(f, options=options) for k, f in frames.items()}
-        for member in members:
-            for control in controls.get(member.target.line, []):
-                if control.key in plain:
-                    done.add(control.target.line)
-                    yield control, plain[control.key]
-    yield from _orphan_controls(controls, done, load, options)
+    orphans = (c for line, group in controls.items() if line not in covered for c in group)
+    return found + [Family((c,)) for c in orphans if c.key is not None]
 
 
-def _orphan_controls(
-    controls: dict[int, list[SourceCurve]], done: set[int], load: Loader, options: NightlyOptions
+def family_tables(
+    family: Family, load: Loader, options: NightlyOptions
+) -> list[tuple[SourceCurve, pd.DataFrame]]:
+    """The nightly table of each curve of ``family`` (none for light curves that cannot be
+    read), the members' judged by their controls."""
+    frames: dict[Hashable, pd.DataFrame | None] = {}
+
+    def frame(key: Hashable) -> pd.DataFrame | None:
+        if key not in frames:
+            frames[key] = load(key)
+        return frames[key]
+
+    found: list[tuple[SourceCurve, pd.DataFrame]] = []
+    target = frame(family.members[0].key)
+    if target is not None:
+        around = [f for c in family.controls if (f := frame(c.key)) is not None]
+        table = nightly_light_curve(
+            target, controls=around, requested_controls=family.requested, options=options
+        )
+        found += [(member, table) for member in family.members]
+    plain: dict[Hashable, pd.DataFrame] = {}
+    for control in family.shown:
+        if control.key not in plain and (light := frame(control.key)) is not None:
+            plain[control.key] = nightly_light_curve(light, options=options)
+        if control.key in plain:
+            found.append((control, plain[control.key]))
+    return found
+
+
+def nightly_tables(
+    curves: Sequence[SourceCurve], load: Loader, options: NightlyOptions
 ) -> Iterator[tuple[SourceCurve, pd.DataFrame]]:
-    """Controls whose target has no light curve (it failed, or has no data) still get theirs."""
-    for curve in (c for group in controls.values() for c in group):
-        if curve.key is None or curve.target.line in done:
-            continue
-        frame = load(curve.key)
-        if frame is not None:
-            yield curve, nightly_light_curve(frame, options=options)
+    """The nightly table of every curve that has a light curve, family by family."""
+    for family in families(curves):
+        yield from family_tables(family, load, options)
 
 
 def nightly_frame(
@@ -184,9 +223,16 @@ class NightlyTableWriter:
 
     def add(self, curve: SourceCurve, table: pd.DataFrame) -> None:
         """Append one target's nightly table."""
-        frame = with_provenance(curve, table)
-        self._buffer.append(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
-        self._buffered += len(frame)
+        self.add_arrow(self.to_arrow(with_provenance(curve, table)))
+
+    def to_arrow(self, frame: pd.DataFrame) -> pa.Table:
+        """Nightly rows with their provenance (:func:`with_provenance`) in this schema."""
+        return pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+
+    def add_arrow(self, table: pa.Table) -> None:
+        """Append rows already in this schema (:meth:`to_arrow`)."""
+        self._buffer.append(table)
+        self._buffered += table.num_rows
         if self._buffered >= _ROW_GROUP_ROWS:
             self._flush()
 

@@ -44,8 +44,8 @@ _warned: set[str] = set()
 
 def sites(obs: pd.Series) -> npt.NDArray[np.object_]:
     """The site of each exposure name (``""`` when the name is missing)."""
-    text = obs.astype("string").fillna("")
-    return text.str.slice(0, _SITE_CHARS).to_numpy(dtype=object)
+    names = obs.to_numpy(dtype=object, na_value="")
+    return np.array([str(name)[:_SITE_CHARS] for name in names], dtype=object)
 
 
 def night_numbers(
