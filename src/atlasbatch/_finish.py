@@ -68,7 +68,8 @@ def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: Output
     write_outcomes_csv(out_dir / "outcomes.csv", outcomes, extra_columns=extra, ordered=True)
     if options.parquet:
         _sync_table(ledger, out_dir, server=server, options=options)
-    if options.parquet:
+    # No light curve, no nightly table: and no pandas to import (cancel, cleanup).
+    if options.parquet and ledger.counts()[State.DOWNLOADED]:
         from atlasbatch._nightly_outputs import write_nightly_table  # noqa: PLC0415
 
         write_nightly_table(ledger, out_dir, options=options.nightly, csv=options.csv)
