@@ -317,8 +317,15 @@ def test_the_dry_run_counts_what_a_run_with_controls_sends(
     assert set(controls["control_of"]) == set(range(2, 8))  # the duplicate row's too
     assert (controls["target"].str.rsplit("_i", n=1).str[0].isin({r["name"] for r in rows})).all()
     assert (nights.loc[nights["control_of"].isna(), "controls"] == 3).all()
-    outcomes = pd.read_csv(out / "outcomes.csv")
+    outcomes = pd.read_csv(out / "outcomes.csv", dtype={"control_of": "Int64",
+                                                         "control_index": "Int64"})  # fmt: skip
     assert len(outcomes) == 6 + 6 * 3 and set(outcomes["state"]) == {"downloaded"}
+    linked = outcomes[outcomes["control_of"].notna()]
+    assert outcomes["control_of"].isna().sum() == 6  # the file's rows
+    assert [control_link(line) for line in linked["line"]] == list(
+        zip(linked["control_of"], linked["control_index"], strict=True)
+    )
+    assert list(outcomes.columns[11:13]) == ["control_of", "control_index"]
     assert not list((out / "plots").glob("*_i00*.png"))  # controls are not plotted
 
 

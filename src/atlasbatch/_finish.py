@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from atlasbatch._controls import has_controls
 from atlasbatch._filenames import FileNames
 from atlasbatch._ledger import Ledger, OutcomeRow
 from atlasbatch._models import Outcome, State
@@ -65,7 +66,8 @@ def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: Output
     """Bring ``out_dir``'s outputs up to date with ``ledger``; memory flat in its size."""
     extra = ledger.pass_through_columns()
     outcomes = (_outcome(row) for row in ledger.iter_outcomes())
-    write_outcomes_csv(out_dir / "outcomes.csv", outcomes, extra_columns=extra, ordered=True)
+    write_outcomes_csv(out_dir / "outcomes.csv", outcomes, extra_columns=extra, ordered=True,
+                       control_columns=has_controls(ledger))  # fmt: skip
     if options.parquet:
         _sync_table(ledger, out_dir, server=server, options=options)
     # No light curve, no nightly table: and no pandas to import (cancel, cleanup).

@@ -38,6 +38,8 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
     "line", "name", "state", "task_id", "error", "path", "ra", "dec", "mpc_name",
     "mjd_min", "mjd_max",
 )  # fmt: skip
+#: outcomes.csv's link from a control position's row to its target's (runs with controls).
+CONTROL_COLUMNS: tuple[str, ...] = ("control_of", "control_index")
 _DERIVED_AND_PROVENANCE: tuple[str, ...] = (
     "snr", "detected", "mag_ab", "mag_ab_err", "mag_limit", "quality_ok", "quality_flags",
     "target", "target_line", "input_ra", "input_dec", "mpc_name", "task_id", "mjd_min",
@@ -259,6 +261,7 @@ def write_outcomes_csv(
     *,
     extra_columns: Sequence[str] = (),
     ordered: bool = False,
+    control_columns: bool = False,
 ) -> None:
     """Write ``outcomes.csv`` atomically: one row per input row, sorted by input line.
 
@@ -268,9 +271,12 @@ def write_outcomes_csv(
     Columns: ``line,name,state,task_id,error,path,ra,dec,mpc_name,mjd_min,mjd_max`` then the
     pass-through columns; missing values are empty. RA, Dec and MJDs are rounded to 1e-9
     (:func:`_number`); text a spreadsheet would run as a formula gets a leading ``'``
-    (:mod:`._csv_cells`).
+    (:mod:`._csv_cells`). ``control_columns`` (a run with control positions,
+    :mod:`._controls`, which have rows too) adds ``control_of,control_index`` before the
+    pass-through columns.
     """
-    extra = pass_through_names(extra_columns, reserved=OUTCOME_COLUMNS)
+    controls = CONTROL_COLUMNS if control_columns else ()
+    extra = pass_through_names(extra_columns, reserved=(*OUTCOME_COLUMNS, *controls))
     pending = AtomicFile(path)
     try:
         with pending.temp.open("w", encoding="utf-8", newline="") as handle:
@@ -278,6 +284,7 @@ def write_outcomes_csv(
                 csv.writer(handle, lineterminator="\n"),
                 outcomes if ordered else sorted(outcomes, key=lambda o: o.target.line),
                 extra,
+                controls=control_columns,
             )
         pending.commit()
     except BaseException:
@@ -286,9 +293,11 @@ def write_outcomes_csv(
 
 
 def _write_outcome_rows(
-    writer: CsvWriter, outcomes: Iterable[Outcome], extra: dict[str, str]
+    writer: CsvWriter, outcomes: Iterable[Outcome], extra: dict[str, str], *, controls: bool
 ) -> None:
-    writer.writerow([*OUTCOME_COLUMNS, *map(csv_cell, extra.values())])
+    writer.writerow(
+        [*OUTCOME_COLUMNS, *(CONTROL_COLUMNS if controls else ()), *map(csv_cell, extra.values())]
+    )
     for outcome in outcomes:
         target = outcome.target
         writer.writerow(
@@ -297,6 +306,8 @@ def _write_outcome_rows(
                 csv_cell(outcome.task_id), csv_cell(outcome.error), csv_cell(outcome.path),
                 _number(target.ra), _number(target.dec), csv_cell(target.mpc_name),
                 _number(target.mjd_min), _number(target.mjd_max),
+                *((csv_cell(target.control_of), csv_cell(target.control_index))
+                  if controls else ()),
                 *(csv_cell(target.extra.get(column)) for column in extra),
             ]
         )  # fmt: skip
