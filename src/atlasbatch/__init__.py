@@ -37,6 +37,7 @@ from atlasbatch._exceptions import (
     TransportError,
 )
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
+from atlasbatch._nightly_options import NightlyOptions
 
 if TYPE_CHECKING:
     from atlasbatch._base_url import obtain_token
@@ -57,6 +58,7 @@ __all__ = [
     "ConnectionSetupError",
     "InputError",
     "LedgerDamagedError",
+    "NightlyOptions",
     "NotFoundError",
     "Outcome",
     "QueueFullError",
