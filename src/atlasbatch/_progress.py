@@ -218,6 +218,8 @@ def output_paths(out_dir: Path) -> list[tuple[str, Path]]:
         ("outcomes, one row per input row", "outcomes.csv"),
         ("all light curves in one table", "photometry.parquet"),
         ("the same as CSV", "photometry.csv"),
+        ("one point per target, filter and night", "photometry_nightly.parquet"),
+        ("the same as CSV", "photometry_nightly.csv"),
         ("overview plot", "overview.png"),
     ):
         if (out_dir / name).exists():
