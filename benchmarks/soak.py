@@ -23,6 +23,10 @@ Three outages of the whole site (API and result files) hit those runs (:data:`PL
 The invariants of issues 5 and 11 are then checked and printed: one outcome per row, all
 downloaded, exactly one task per target created, none left on the server, and files
 byte-identical to an uninterrupted run on a clean emulator.
+
+Each CLI child imports the package afresh, so while others edit the working tree run it
+from a snapshot: ``git archive HEAD src benchmarks | tar -x -C SNAP`` and
+``PYTHONPATH=SNAP/src:SNAP python SNAP/benchmarks/soak.py`` (about 12 minutes).
 """
 
 from __future__ import annotations
