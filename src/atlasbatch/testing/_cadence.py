@@ -19,8 +19,9 @@ The survey's pattern, as the emulator draws it:
 
 ``observations_per_day`` scales the number of visits: at :data:`ATLAS_OBSERVATIONS_PER_DAY`
 (about 3.9 exposures per filter and day where all four units see the field) every clear
-scheduled night has one visit; smaller values drop whole visits at random (each kept visit
-still has four exposures), larger ones add visits. It is the mean number of exposures per
+scheduled night has one visit; smaller values keep an evenly spread share of them (each
+kept visit still has four exposures, and every window gets its share give or take one
+visit), larger ones add visits. It is the mean number of exposures per
 filter and day where all four units see the target, half that north of Dec +40 or before
 2022. Seasons (the Sun) are not modelled: a target is observable all year.
 """
@@ -99,29 +100,44 @@ def field_key(ra: float, dec: float) -> int:
     return band * 100 + math.floor((ra % 360.0) / 360.0 * cells) % cells
 
 
-def _visit_nights(site: int, field: int, first: int, last: int) -> Ints:
-    """The nights in [first, last] on which unit ``site`` is scheduled on ``field``."""
+def _clear_nights(site: int, field: int, last: int) -> Ints:
+    """Every night up to ``last`` on which unit ``site`` observes ``field``: scheduled (gaps
+    of one or two nights from the unit's first night) and clear."""
     since = math.ceil(SITES[site].since_mjd)
-    if last < max(first, since):
+    if last < since:
         return np.zeros(0, dtype=np.int64)
-    # gaps of one or two nights counted from the unit's first night, so that the schedule
-    # of a night never depends on the window asked
     gaps = 1 + (uniform(field, site, _GAP, np.arange(last - since + 1)) < 0.5)
     start = since - 1 + int(float(uniform(field, site, _PHASE)) < 0.5)
     nights = start + np.cumsum(gaps, dtype=np.int64)
-    return nights[(nights >= first) & (nights <= last)]
+    nights = nights[nights <= last]
+    clear: Ints = nights[uniform(site, _WEATHER, nights) < SITES[site].clear]
+    return clear
 
 
-def _visits(site: int, field: int, nights: Ints, scale: float) -> tuple[Ints, Ints]:
-    """(night, visit index) of each visit: clear nights, thinned or multiplied by ``scale``."""
-    clear = uniform(site, _WEATHER, nights) < SITES[site].clear
-    nights = nights[clear]
-    whole, fraction = math.floor(scale), scale - math.floor(scale)
-    counts = whole + (uniform(field, site, _THIN, nights) < fraction).astype(np.int64)
-    night = np.repeat(nights, counts)
-    starts = np.cumsum(counts) - counts  # index of each night's first visit
-    visit = np.arange(night.size, dtype=np.int64) - np.repeat(starts, counts)
-    return night, visit
+def _visits(field: int, dec: float, first: int, last: int, scale: float) -> tuple[Ints, ...]:
+    """(unit, night, visit index) of every visit in nights [first, last].
+
+    The candidates (a unit's clear scheduled nights, for every unit that reaches ``dec``)
+    are ranked in time from the survey's start, and the k-th gets
+    floor(φ + s(k+1)) - floor(φ + sk) visits for ``scale`` s: systematic sampling, so any
+    run of n candidates holds s·n visits give or take one (a thin file still has its share
+    in every window), and the visits of a night never depend on the window asked.
+    """
+    reach = [i for i, site in enumerate(SITES) if site.dec_range[0] <= dec <= site.dec_range[1]]
+    nights = [_clear_nights(i, field, last) for i in reach]
+    empty = [np.zeros(0, dtype=np.int64)]
+    units = [np.full(n.size, i, dtype=np.int64) for i, n in zip(reach, nights, strict=True)]
+    site, night = np.concatenate(units or empty), np.concatenate(nights or empty)
+    order = np.lexsort((site, night))
+    site, night = site[order], night[order]
+    phase, rank = float(uniform(field, _THIN)), np.arange(night.size, dtype=np.float64)
+    counts = np.floor(phase + scale * (rank + 1)) - np.floor(phase + scale * rank)
+    counts[night < first] = 0
+    repeats = counts.astype(np.int64)
+    site, night = np.repeat(site, repeats), np.repeat(night, repeats)
+    starts = np.cumsum(repeats) - repeats  # index of each candidate's first visit
+    visit = np.arange(night.size, dtype=np.int64) - np.repeat(starts, repeats)
+    return site, night, visit
 
 
 def _filters(night: Ints) -> Ints:
@@ -131,51 +147,27 @@ def _filters(night: Ints) -> Ints:
     return np.where(dark, 0, 1).astype(np.int64)
 
 
-def _site_exposures(
-    site: int, field: int, first: int, last: int, scale: float
-) -> dict[str, Ints | Floats]:
-    nights, visits = _visits(site, field, _visit_nights(site, field, first, last), scale)
-    begin, end = SITES[site].night
-    starts = begin + (end - begin - _VISIT_LENGTH) * uniform(field, site, _START, nights, visits)
-    k = np.tile(np.arange(EXPOSURES_PER_VISIT, dtype=np.int64), nights.size)
-    night, visit = np.repeat(nights, EXPOSURES_PER_VISIT), np.repeat(visits, EXPOSURES_PER_VISIT)
-    start = np.repeat(starts, EXPOSURES_PER_VISIT)
-    jitter = 0.001 * uniform(field, site, _JITTER, night, visit, k)
-    offset = start + k * _SPACING + jitter  # fraction of the UT day
-    return {
-        "mjd": np.round(night + offset, 6),
-        "site": np.full(night.size, site, dtype=np.int64),
-        "night": night,
-        "visit": visit,
-        "k": k,
-        "filt": _filters(night),
-        "number": 1 + ((offset - begin) / _EXPOSURE_DAYS).astype(np.int64),
-    }
-
-
 def exposures(
     *, field: int, dec: float, start_mjd: float, end_mjd: float, observations_per_day: float
 ) -> Exposures:
     """Every exposure of a position in ``field`` at ``dec`` in [start_mjd, end_mjd]."""
     first, last = math.floor(start_mjd), math.floor(end_mjd)
     scale = observations_per_day / ATLAS_OBSERVATIONS_PER_DAY
-    parts = [
-        _site_exposures(index, field, first, last, scale)
-        for index, site in enumerate(SITES)
-        if site.dec_range[0] <= dec <= site.dec_range[1]
-    ]
-    if not parts:
-        empty = np.zeros(0, dtype=np.int64)
-        return Exposures(np.zeros(0), empty, empty, empty, empty, empty, empty)
-    mjd = np.concatenate([part["mjd"] for part in parts])
+    sites, nights, visits = _visits(field, dec, first, last, scale)
+    begin = np.array([site.night[0] for site in SITES])[sites]
+    length = np.array([site.night[1] - site.night[0] for site in SITES])[sites] - _VISIT_LENGTH
+    starts = begin + length * uniform(field, _START, sites, nights, visits)
+    each = EXPOSURES_PER_VISIT
+    site, night, visit = (np.repeat(a, each) for a in (sites, nights, visits))
+    start, begin = np.repeat(starts, each), np.repeat(begin, each)
+    k = np.tile(np.arange(each, dtype=np.int64), nights.size)
+    # offsets are fractions of the UT day: a unit's night never crosses 0h UT
+    offset = start + k * _SPACING + 0.001 * uniform(field, _JITTER, site, night, visit, k)
+    mjd = np.round(night + offset, 6)
     keep = np.flatnonzero((mjd >= start_mjd) & (mjd <= end_mjd))
     order = keep[np.argsort(mjd[keep], kind="stable")]
-
-    def column(name: str) -> Ints:
-        joined: Ints = np.concatenate([part[name] for part in parts])[order]
-        return joined
-
+    number = 1 + ((offset - begin) / _EXPOSURE_DAYS).astype(np.int64)
     return Exposures(
-        mjd[order], column("site"), column("night"), column("visit"), column("k"),
-        column("filt"), column("number"),
+        mjd[order], site[order], night[order], visit[order], k[order],
+        _filters(night[order]), number[order],
     )  # fmt: skip
