@@ -19,7 +19,7 @@ import pytest
 
 from atlasbatch import RunMismatchError, Session, Settings, State
 from atlasbatch._dryrun import plan_run
-from atlasbatch._exceptions import InputError, TargetFileError
+from atlasbatch._exceptions import TargetFileError
 from atlasbatch._ledger import Ledger
 from atlasbatch._targets import read_targets
 from atlasbatch.testing import Emulator
@@ -92,9 +92,15 @@ def test_every_bad_motion_cell_is_listed_by_line_and_column() -> None:
     assert not any(p.line == 6 for p in caught.value.problems)  # "J2016.0" is fine
 
 
-def test_a_motion_column_without_its_partner_is_refused_as_a_whole() -> None:
-    with pytest.raises(InputError, match=r"column 'pm_ra' has no partner: add a pmdec column"):
-        read_targets([{"name": "a", "ra": 1, "dec": 1, "pm_ra": 5}])
+def test_a_lone_motion_column_or_epoch_only_passes_through_as_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = [{"name": "a", "ra": 1, "dec": 1, "pm_ra": "5", "epoch": "60000.5"}]
+    with caplog.at_level(logging.WARNING, logger="atlasbatch"):
+        (target,) = read_targets(rows).targets  # no error: neither is read
+    assert (target.pmra, target.pmdec, target.epoch, target.motion) == (None, None, None, None)
+    assert dict(target.extra) == {"pm_ra": "5", "epoch": "60000.5"}
+    assert "column 'pm_ra' has no pmdec partner" in caplog.text
 
 
 def test_the_epoch_is_rounded_to_the_servers_tenth_of_a_year_and_sent_as_a_string() -> None:

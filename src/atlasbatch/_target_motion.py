@@ -9,7 +9,8 @@ also refuses what cannot be meant (with the row and column, like every other cel
   star, the fastest, moves 10,400 mas/yr: more is a unit slip). ``pmra`` is the angular
   rate μα* = μα cos δ, as Gaia's ``pmra`` and the server's form ("angular velocities, not
   rates of coordinate change"). Give both or neither (0 for none); MPC targets follow their
-  orbit and take none.
+  orbit and take none. A list with only one of the two columns, or an ``epoch`` column
+  without them, is read as before they meant anything: passed through, not sent.
 * ``epoch``: the decimal (Julian) year of the row's RA/Dec, between 1900 and 2100; a
   leading ``J`` is fine (``J2016.0``). It is rounded to the nearest tenth of a year, the
   server's precision (``radec_epoch_year`` refuses a second decimal place): at 1″/yr the
