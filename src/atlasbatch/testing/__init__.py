@@ -9,7 +9,10 @@ report what it saw.
 
 Its defaults are the real server's (60/min writes, a minute per task, the runner's 5 s idle
 poll …); ``EmulatorConfig().scaled(0.1)`` runs all of it ten times as fast, and
-:data:`TEST_TIMING` makes the runner react at once. Outages (:meth:`Emulator.outage`), faults
+:data:`TEST_TIMING` makes the runner react at once. Light curves follow ATLAS's cadence (four
+units, visits of four exposures, bad points at the FAQ's kinds) at a density of
+``observations_per_day`` (0.5, small files; ATLAS's own is :data:`ATLAS_OBSERVATIONS_PER_DAY`).
+Outages (:meth:`Emulator.outage`), faults
 scoped to methods and endpoints, background load from other users, and a request log on the
 emulator's clock (:meth:`Emulator.requests`, :meth:`Emulator.task_timings`) serve tests of
 pacing and resilience.
@@ -29,6 +32,7 @@ The pytest fixtures ``atlas_emulator`` and ``atlas_emulator_factory`` live in
 
 from __future__ import annotations
 
+from ._cadence import ATLAS_OBSERVATIONS_PER_DAY
 from ._config import TEST_TIMING, EmulatorConfig, OutageMode, OutageWindow
 from ._fault_settings import Endpoint, Faults
 from ._lightcurve import HEADER as RESULT_FILE_HEADER
@@ -40,6 +44,7 @@ from ._stats import EmulatorStats
 from ._tasks import TaskTiming
 
 __all__ = [
+    "ATLAS_OBSERVATIONS_PER_DAY",
     "RESULT_FILE_HEADER",
     "TEST_TIMING",
     "Emulator",
