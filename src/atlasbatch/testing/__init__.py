@@ -12,10 +12,9 @@ poll …); ``EmulatorConfig().scaled(0.1)`` runs all of it ten times as fast, an
 :data:`TEST_TIMING` makes the runner react at once. Light curves follow ATLAS's cadence (four
 units, visits of four exposures, bad points at the FAQ's kinds) at a density of
 ``observations_per_day`` (0.5, small files; ATLAS's own is :data:`ATLAS_OBSERVATIONS_PER_DAY`).
-Outages (:meth:`Emulator.outage`), faults
-scoped to methods and endpoints, background load from other users, and a request log on the
-emulator's clock (:meth:`Emulator.requests`, :meth:`Emulator.task_timings`) serve tests of
-pacing and resilience.
+Outages (:meth:`Emulator.outage`), faults scoped to methods and endpoints, background load
+from other users, and a request log on the emulator's clock (:meth:`Emulator.requests`,
+:meth:`Emulator.task_timings`) serve tests of pacing and resilience.
 
 Example::
 
