@@ -29,22 +29,16 @@ from atlasbatch._cli_common import (
     settings_from_args,
 )
 from atlasbatch._cli_resume import recipe_for_run, resume_words
+from atlasbatch._cli_science import add_science_arguments, control_setting, nightly_options
 from atlasbatch._client import AtlasClient
 from atlasbatch._config import Settings
-from atlasbatch._controls import (
-    DEFAULT_CONTROL_RADIUS_ARCSEC,
-    DEFAULT_CONTROLS,
-    ControlSetting,
-    record_control_setting,
-    with_controls,
-)
+from atlasbatch._controls import record_control_setting, with_controls
 from atlasbatch._credentials import resolve_token
 from atlasbatch._dryrun import plan_run, render_plan
 from atlasbatch._exceptions import AtlasBatchError, InputError
 from atlasbatch._filenames import FileNames
 from atlasbatch._identity import check_account
 from atlasbatch._ledger import Ledger
-from atlasbatch._nightly_options import NightlyOptions
 from atlasbatch._nightly_outputs import remember_nightly
 from atlasbatch._progress import print_summary
 from atlasbatch._refresh import (
@@ -132,7 +126,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
         "stored epoch; nothing for windows that closed before the last run) and merge it "
         "into its file (the previous ledger moves to DIR/history/)",
     )  # fmt: skip
-    _add_science_arguments(parser)
+    add_science_arguments(parser)
     add_server_arguments(parser, from_run=True)  # an existing DIR's server and limits
     out = parser.add_argument_group("output and display")
     out.add_argument(
@@ -148,46 +142,6 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _add_science_arguments(parser: argparse.ArgumentParser) -> None:
-    """--controls, --control-radius and the nightly light curve's options."""
-    science = parser.add_argument_group(
-        "control and nightly light curves (ATClean's method; defaults from ATClean and the "
-        "ATLAS output description)"
-    )
-    science.add_argument(
-        "--controls", type=int, nargs="?", const=DEFAULT_CONTROLS, default=0, metavar="N",
-        help=f"also fetch N control positions around each RA/Dec target (default N: "
-        f"{DEFAULT_CONTROLS}); nights where they deviate are rejected as controls_bad; "
-        "each costs one more task: see --dry-run",
-    )  # fmt: skip
-    science.add_argument(
-        "--control-radius", type=float, default=DEFAULT_CONTROL_RADIUS_ARCSEC,
-        metavar="ARCSEC", help="radius of the circle of control positions (17)",
-    )  # fmt: skip
-    science.add_argument(
-        "--no-nightly", action="store_true", help="skip photometry_nightly.parquet"
-    )
-    defaults = NightlyOptions()
-    for flag, dest, text in (
-        ("--max-dujy", "max_duJy", "reject exposures with duJy above UJY"),
-        ("--max-chi", "max_chi", "reject exposures with chi/N above X"),
-        ("--clip-sigma", "clip_sigma", "clip exposures S sigma from the night's mean"),
-    ):
-        value = getattr(defaults, dest)
-        science.add_argument(flag, dest=dest, type=float, default=value,
-                             metavar=text.split()[-1], help=f"{text} ({value:g})")  # fmt: skip
-
-
-def _controls(args: argparse.Namespace) -> ControlSetting:
-    return ControlSetting(count=args.controls, radius_arcsec=args.control_radius)
-
-
-def _nightly(args: argparse.Namespace) -> NightlyOptions | None:
-    if args.no_nightly:
-        return None
-    return NightlyOptions(max_duJy=args.max_duJy, max_chi=args.max_chi, clip_sigma=args.clip_sigma)
-
-
 def load_targets(args: argparse.Namespace) -> TargetList:
     """The validated target list of ``args`` with its control positions (raises before
     anything is sent)."""
@@ -200,7 +154,7 @@ def load_targets(args: argparse.Namespace) -> TargetList:
         use_reduced=args.reduced,
         keep_going=args.keep_going,
     )
-    return with_controls(targets, _controls(args))
+    return with_controls(targets, control_setting(args))
 
 
 _FLAGS = ("reduced", "keep_going", "csv", "no_plots")  # on/off options a resume repeats
@@ -235,7 +189,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     stored = recipe_for_run(args, out_dir)  # an existing run's server and limits by default
     settings = settings_from_args(args, stored)
     targets = load_targets(args)
-    _nightly(args)  # bad thresholds stop the command now, not after a run of days
+    nightly_options(args)  # bad thresholds stop the command now, not after a run of days
     if args.dry_run:
         return _dry_run(args, targets, settings)
     if out_dir is None:
@@ -244,7 +198,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     live = {"auto": None, "live": True, "plain": False}[args.progress]
     resume = resume_words(args, base_url=settings.base_url, flags=_FLAGS)
     if args.controls:  # the controls are rows of the run: a resume must ask for the same
-        resume += _controls(args).describe().split()
+        resume += control_setting(args).describe().split()
     recipe = recipe_of(settings, targets=os.path.abspath(args.targets), resume=resume)
     code, interrupted = anyio.run(_fetch, args, targets, recipe, token, live)
     if interrupted:
@@ -270,7 +224,7 @@ async def _fetch(
                 out_dir, opened, targets, base_url=settings.base_url, since_last=args.since_last
             )
             try:
-                record_control_setting(ledger, _controls(args))
+                record_control_setting(ledger, control_setting(args))
                 added = record_targets(ledger, targets)
                 closed = apply_refresh(ledger)
                 recipe.store(ledger)
@@ -292,7 +246,7 @@ async def _fetch(
                     print("cancelled by `atlasbatch cancel` from another process",
                           file=sys.stderr)  # fmt: skip
                 settle_unchanged(ledger, out_dir)
-                remember_nightly(ledger, _nightly(args))
+                remember_nightly(ledger, nightly_options(args))
                 code = finish_outputs(ledger, out_dir, server=settings.base_url, csv=args.csv,
                                       plots=not args.no_plots and not interrupted)  # fmt: skip
                 print_summary(Console(), ledger, out_dir, interrupted=interrupted)
