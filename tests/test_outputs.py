@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from atlasbatch import Outcome, State, Target
+from atlasbatch._ledger import Ledger
 from atlasbatch._outputs import PhotometryTableWriter, write_outcomes_csv
 from atlasbatch._photometry import add_derived_columns
 from atlasbatch._results import parse_result
+from atlasbatch._table_folder import _MERGE_AT, PhotometryFolder
 
 HEADER_19 = (
     "###MJD          m      dm   uJy   duJy F err chi/N     RA       Dec        x        y"
@@ -289,3 +292,193 @@ def test_outcomes_csv_rounds_positions_and_mjds_to_1e_9(tmp_path: Path) -> None:
     cells = ("ra", "dec", "mjd_min", "mjd_max")
     assert [rows["noisy"][c] for c in cells] == ["45.0", "0.0", "60000.123456789", "60100.0"]
     assert [rows["exact"][c] for c in cells] == ["210.910674", "-32.837575", "", ""]
+
+
+# --- photometry.parquet/: the table that follows the ledger ------------------------------
+
+
+def curve_text(count: int, *, start: float = 59226.0, header: str = HEADER_19) -> str:
+    body = [ROWS_19[0].replace("59226.235875", f"{start + i:.6f}").replace("0051c", f"{i:04d}c")
+            for i in range(count)]  # fmt: skip
+    return "\n".join([header, *body]) + "\n"
+
+
+def record(ledger: Ledger, out: Path, target: Target, task_id: int, text: str) -> None:
+    """What a run does for one target: its file stored, then the ledger told."""
+    path = f"lightcurves/{target.name}.txt"
+    (out / "lightcurves").mkdir(parents=True, exist_ok=True)
+    (out / path).write_text(text)
+    batch, _ = ledger.start_batch([target.line])
+    ledger.batch_submitted(batch, [(target.line, task_id)])
+    ledger.task_done(task_id, target.line, State.DOWNLOADED, path=path)
+
+
+def new_ledger(
+    out: Path, targets: list[Target], duplicate_of: dict[int, int] | None = None
+) -> Ledger:
+    out.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(out / "atlasbatch.sqlite3")
+    ledger.add_targets(targets, duplicate_of or {})
+    return ledger
+
+
+def grid(count: int, **extra: str) -> list[Target]:
+    return [Target(line=i + 2, name=f"T{i}", ra=10.0 + i, dec=20.0, extra=dict(extra))
+            for i in range(count)]  # fmt: skip
+
+
+def folder(out: Path) -> PhotometryFolder:
+    return PhotometryFolder(out / "photometry.parquet", server=SERVER)
+
+
+def visible(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "photometry.parquet").iterdir() if p.name[0] not in "._")
+
+
+def test_the_table_grows_part_by_part_and_only_with_what_is_new(tmp_path: Path) -> None:
+    targets = grid(4, catalog="x")
+    ledger = new_ledger(tmp_path, targets)
+    for task_id, target in enumerate(targets[:2], start=100):
+        record(ledger, tmp_path, target, task_id, curve_text(3))
+    table = folder(tmp_path)
+    assert table.sync(ledger) == 2
+    assert table.sync(ledger) == 0  # nothing new: nothing written
+    first = visible(tmp_path)
+    assert len(first) == 1
+
+    for task_id, target in enumerate(targets[2:], start=200):
+        record(ledger, tmp_path, target, task_id, curve_text(2))
+    assert table.sync(ledger) == 2
+    assert visible(tmp_path)[0] == first[0] and len(visible(tmp_path)) == 2
+    df = pd.read_parquet(tmp_path / "photometry.parquet")
+    assert df.groupby("target").size().to_dict() == {"T0": 3, "T1": 3, "T2": 2, "T3": 2}
+    assert sorted(set(df["task_id"])) == [100, 101, 200, 201]
+    assert set(df["catalog"]) == {"x"}
+    with sqlite3.connect(tmp_path / "atlasbatch.sqlite3") as db:
+        recorded = dict(db.execute("SELECT line, at FROM events WHERE state = 'downloaded'"))
+    for line, stamp in df.groupby("target_line")["fetched_at"].first().items():
+        assert abs(stamp - pd.Timestamp(recorded[line], unit="s", tz="UTC")) <= pd.Timedelta("1us")
+
+
+def test_no_light_curve_no_table(tmp_path: Path) -> None:
+    ledger = new_ledger(tmp_path, grid(2))
+    assert folder(tmp_path).sync(ledger) == 0
+    assert not (tmp_path / "photometry.parquet").exists()
+
+
+def test_duplicate_rows_each_get_the_shared_light_curve(tmp_path: Path) -> None:
+    targets = grid(2)
+    twin = Target(line=4, name="twin", ra=10.0, dec=20.0)
+    ledger = new_ledger(tmp_path, [*targets, twin], duplicate_of={4: 2})
+    record(ledger, tmp_path, targets[0], 7, curve_text(3))
+    folder(tmp_path).sync(ledger)
+    df = pd.read_parquet(tmp_path / "photometry.parquet")
+    assert df.groupby("target").size().to_dict() == {"T0": 3, "twin": 3}
+    assert set(df["task_id"]) == {7}
+
+
+def test_many_small_parts_are_merged_into_one(tmp_path: Path) -> None:
+    targets = grid(_MERGE_AT + 1)
+    ledger = new_ledger(tmp_path, targets)
+    table = folder(tmp_path)
+    for task_id, target in enumerate(targets, start=1):
+        record(ledger, tmp_path, target, task_id, curve_text(2))
+        table.sync(ledger)
+    names = visible(tmp_path)
+    assert len(names) < _MERGE_AT
+    df = pd.read_parquet(tmp_path / "photometry.parquet")
+    assert len(df) == 2 * len(targets) and not df.duplicated(["target", "MJD"]).any()
+
+
+def test_a_crash_in_a_merge_or_a_write_leaves_nothing_twice(tmp_path: Path) -> None:
+    targets = grid(2)
+    ledger = new_ledger(tmp_path, targets)
+    table = folder(tmp_path)
+    for task_id, target in enumerate(targets, start=1):
+        record(ledger, tmp_path, target, task_id, curve_text(2))
+        table.sync(ledger)
+    parts = sorted((tmp_path / "photometry.parquet").glob("part-*"))
+    assert len(parts) == 2
+    # A merge that wrote its part, then died before deleting its sources:
+    merged = pa.concat_tables([pq.read_table(p) for p in parts])
+    first, last = parts[0].name.split("-")[2], parts[1].name.split("-")[3]
+    pq.write_table(merged, parts[0].with_name(f"part-{ledger.run_id}-{first}-{last}"))
+    (tmp_path / "photometry.parquet" / ".pending.parquet.0a1b2c.tmp").write_bytes(b"PAR1")
+    late = Target(line=9, name="late", ra=1.0, dec=2.0)
+    ledger.add_targets([*targets, late], {})
+    record(ledger, tmp_path, late, 9, curve_text(1))
+
+    table.sync(ledger)
+    df = pd.read_parquet(tmp_path / "photometry.parquet")
+    assert df.groupby("target").size().to_dict() == {"T0": 2, "T1": 2, "late": 1}
+    assert not list((tmp_path / "photometry.parquet").glob(".*"))
+
+
+def test_a_refresh_shows_its_table_only_when_complete(tmp_path: Path) -> None:
+    targets = grid(2)
+    old = new_ledger(tmp_path, targets)
+    for task_id, target in enumerate(targets, start=1):
+        record(old, tmp_path, target, task_id, curve_text(2))
+    folder(tmp_path).sync(old)
+    old.close()
+    (tmp_path / "atlasbatch.sqlite3").rename(tmp_path / "old.sqlite3")
+
+    refresh = new_ledger(tmp_path, targets)  # a new generation: another run id
+    record(refresh, tmp_path, targets[0], 11, curve_text(3))
+    folder(tmp_path).sync(refresh)
+    shown = pd.read_parquet(tmp_path / "photometry.parquet")
+    assert set(shown["task_id"]) == {1, 2}  # the previous run's table, whole
+    assert any(p.name.startswith("_part-") for p in (tmp_path / "photometry.parquet").iterdir())
+
+    record(refresh, tmp_path, targets[1], 12, curve_text(3))
+    folder(tmp_path).sync(refresh)  # complete: switched
+    shown = pd.read_parquet(tmp_path / "photometry.parquet")
+    assert set(shown["task_id"]) == {11, 12} and len(shown) == 6
+    assert all(name.startswith(f"part-{refresh.run_id}-") for name in visible(tmp_path))
+
+
+def test_new_pass_through_columns_rebuild_the_table(tmp_path: Path) -> None:
+    targets = grid(1)
+    ledger = new_ledger(tmp_path, targets)
+    record(ledger, tmp_path, targets[0], 1, curve_text(2))
+    folder(tmp_path).sync(ledger)
+    late = Target(line=5, name="late", ra=5.0, dec=5.0, extra={"note": "new column"})
+    ledger.add_targets([*targets, late], {})
+    record(ledger, tmp_path, late, 2, curve_text(1))
+    folder(tmp_path).sync(ledger)
+    df = pd.read_parquet(tmp_path / "photometry.parquet")
+    notes = df.sort_values("target_line")["note"]
+    assert notes.isna().tolist() == [True, True, False] and notes.iloc[-1] == "new column"
+    assert len(visible(tmp_path)) == 1 and len(df) == 3
+
+
+def test_the_one_file_layout_is_replaced_by_the_folder(tmp_path: Path) -> None:
+    targets = grid(1)
+    ledger = new_ledger(tmp_path, targets)
+    write_two_targets(tmp_path / "photometry.parquet")  # as an older version wrote it
+    record(ledger, tmp_path, targets[0], 1, curve_text(2))
+    folder(tmp_path).sync(ledger)
+    assert (tmp_path / "photometry.parquet").is_dir()
+    assert pd.read_parquet(tmp_path / "photometry.parquet")["target"].tolist() == ["T0", "T0"]
+
+
+def test_files_with_two_headers_and_a_broken_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    targets = grid(3)
+    ledger = new_ledger(tmp_path, targets)
+    record(ledger, tmp_path, targets[0], 1, curve_text(2))
+    record(ledger, tmp_path, targets[1], 2, "\n".join([HEADER_20, *ROWS_20]) + "\n")
+    record(ledger, tmp_path, targets[2], 3, "<html>rate limited</html>\n")
+    with caplog.at_level(logging.ERROR):
+        folder(tmp_path).sync(ledger)
+    df = pd.read_parquet(tmp_path / "photometry.parquet")
+    assert df.groupby("target").size().to_dict() == {"T0": 2, "T1": 1}
+    assert df.loc[df["target"] == "T1", "PA_DEG"].notna().all()
+    assert "T2.txt" in caplog.text
+
+
+def test_outcomes_csv_streams_in_input_order(tmp_path: Path) -> None:
+    outcomes = (Outcome(target=t, state=State.NO_DATA) for t in grid(3))
+    write_outcomes_csv(tmp_path / "outcomes.csv", outcomes, ordered=True)
+    assert pd.read_csv(tmp_path / "outcomes.csv")["name"].tolist() == ["T0", "T1", "T2"]

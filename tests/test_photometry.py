@@ -165,3 +165,15 @@ def test_last_mjd() -> None:
     assert last_mjd(frame([1, 2, 3], [1, 1, 1], mjd=[59001.5, 59003.25, 59002.0])) == 59003.25
     assert last_mjd(parse_result("")) is None
     assert last_mjd(pd.DataFrame()) is None
+
+
+def test_stacked_light_curves_get_what_each_would_get_alone() -> None:
+    quiet = frame([100, 100, 100, 100], [10, 10, 10, 60])  # median duJy 10: 60 is large
+    noisy = frame([100, 100, 100], [50, 50, 60])  # median duJy 50: 60 is fine here
+    stacked = pd.concat([quiet, noisy], ignore_index=True)
+    curve = np.repeat([0, 1], [len(quiet), len(noisy)])
+
+    together = add_derived_columns(stacked, curve=curve)
+    alone = pd.concat([add_derived_columns(quiet), add_derived_columns(noisy)], ignore_index=True)
+    pd.testing.assert_frame_equal(together, alone)
+    assert together["quality_flags"].tolist() == ["", "", "", "large_duJy", "", "", ""]
