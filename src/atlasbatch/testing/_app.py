@@ -24,6 +24,7 @@ from ._api import (
 )
 from ._downloads import ResultFiles
 from ._fields import FieldValue, JsonValue
+from ._imageviews import ImageViews
 from ._listing import list_tasks
 from ._radeclist import split_radeclist
 from ._store import Store
@@ -245,6 +246,9 @@ def create_app(store: Store) -> Starlette:
     """The Starlette application (without the fault/stats middleware)."""
     views = Views(store)
     files = ResultFiles(store)
+    images = ImageViews(store, prefix=PREFIX)
+    task_path = f"{PREFIX}/queue/{{task_id:int}}"
+    job_path = f"{PREFIX}/static/results/job{{task_id:int}}"
     routes = [
         Route(f"{PREFIX}/api-token-auth/", views.token_auth, methods=ALL_METHODS),
         Route(f"{PREFIX}/queue/", views.queue, methods=ALL_METHODS),
@@ -252,6 +256,11 @@ def create_app(store: Store) -> Starlette:
         Route(f"{PREFIX}/queue/{{task_id:int}}/", views.task, methods=ALL_METHODS),
         Route(f"{PREFIX}/queue/{{task_id:int}}.json", views.task, methods=ALL_METHODS),
         Route(f"{PREFIX}/queue/{{task_id:int}}/data.txt", files.data_txt, methods=["GET"]),
+        Route(f"{task_path}/requestimages/", images.request_images, methods=ALL_METHODS),
+        Route(f"{task_path}/images.zip", images.queue_zip, methods=["GET"]),
+        Route(f"{task_path}/preview.jpg", images.queue_preview, methods=["GET"]),
+        Route(f"{job_path}.zip", images.static_zip, methods=["GET"]),  # before {name} below
+        Route(f"{job_path}.jpg", images.static_preview, methods=["GET"]),
         Route(f"{PREFIX}/static/results/{{name}}", files.static_result, methods=["GET"]),
         Route(f"{PREFIX}/_emulator/stats.json", views.stats, methods=["GET"]),
     ]

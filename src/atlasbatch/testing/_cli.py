@@ -37,6 +37,7 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
         slots=args.slots,
         user_slots=args.user_slots,
         task_seconds=args.task_seconds,
+        image_task_seconds=args.image_task_seconds,
         task_jitter=args.task_jitter,
         task_sigma=args.task_sigma,
         long_task_rate=args.long_task_rate,

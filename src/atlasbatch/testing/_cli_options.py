@@ -122,6 +122,12 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--user-slots", type=int, default=d.user_slots, help="... per user")
     g.add_argument("--task-seconds", type=float, default=d.task_seconds, help="median task time")
     g.add_argument(
+        "--image-task-seconds",
+        type=float,
+        default=d.image_task_seconds,
+        help="median time of an image request (IMGZIP task)",
+    )
+    g.add_argument(
         "--task-jitter",
         type=float,
         default=d.task_jitter,

@@ -93,6 +93,8 @@ class EmulatorConfig:
     * ``background_users``: other accounts that always keep a task queued (each run in turn
       for ``background_task_seconds``, default ``task_seconds``), sharing the slots
       round-robin with everyone else, so queue waits exist; their tasks appear in no listing.
+    * ``image_task_seconds``: the median time of an image request (an IMGZIP task, API §14),
+      drawn like ``task_seconds``; the real server's take about 15 minutes (§11).
 
     ``purge_after``: seconds after finishing when a finished (or user-deleted) task is
     hard-deleted (31 days; ``None``: never). ``observations_per_day``: expected exposures per
@@ -118,6 +120,7 @@ class EmulatorConfig:
     cancel_check: float = 15.0
     background_users: int = 0
     background_task_seconds: float | None = None
+    image_task_seconds: float = 900.0
     seed: int = 0
     purge_after: float | None = 31 * DAY
     observations_per_day: float = 0.5
@@ -157,7 +160,10 @@ class EmulatorConfig:
             raise ValueError(msg)
 
     def _check_timing(self) -> None:
-        for name in ("task_seconds", "runner_idle_poll", "runner_busy_poll", "user_gap"):
+        for name in (
+            "task_seconds", "image_task_seconds", "runner_idle_poll", "runner_busy_poll",
+            "user_gap",
+        ):  # fmt: skip
             check_seconds(name, getattr(self, name))
         check_seconds("cancel_check", self.cancel_check)
         if self.background_task_seconds is not None:
@@ -199,6 +205,7 @@ class EmulatorConfig:
             write_rate=scale_rate(self.write_rate, factor) if rates else self.write_rate,
             read_rate=scale_rate(self.read_rate, factor) if rates else self.read_rate,
             task_seconds=self.task_seconds * factor,
+            image_task_seconds=self.image_task_seconds * factor,
             runner_idle_poll=self.runner_idle_poll * factor,
             runner_busy_poll=self.runner_busy_poll * factor,
             user_gap=self.user_gap * factor,

@@ -9,9 +9,11 @@ from ._rates import check_fraction, check_optional_seconds
 
 __all__ = ["ENDPOINTS", "METHODS", "Endpoint", "FaultName", "Faults"]
 
-Endpoint = Literal["queue", "task", "results", "token", "other"]
-"""``queue``: ``/queue/`` (list, create); ``task``: ``/queue/<id>/``; ``results``: static result
-files and ``/queue/<id>/data.txt``; ``token``: ``/api-token-auth/``; ``other``: anything else."""
+Endpoint = Literal["queue", "task", "requestimages", "results", "token", "other"]
+"""``queue``: ``/queue/`` (list, create); ``task``: ``/queue/<id>/``; ``requestimages``:
+``/queue/<id>/requestimages/``; ``results``: static result files (zips and previews too) and
+``/queue/<id>/data.txt``, ``images.zip``, ``preview.jpg``; ``token``: ``/api-token-auth/``;
+``other``: anything else."""
 
 FaultName = Literal[
     "server_error",
@@ -54,9 +56,9 @@ class Faults:
     ==================================  ============  =====================
     fault                               methods       endpoints
     ==================================  ============  =====================
-    server_error, html_error            any           queue, task (the API)
-    drop_before/after_commit            POST, DELETE  queue, task
-    garbage_json                        GET           queue, task
+    server_error, html_error            any           queue, task, requestimages
+    drop_before/after_commit            POST, DELETE  queue, task, requestimages
+    garbage_json                        GET           queue, task, requestimages
     slow                                any           any
     truncate                            GET           results
     ==================================  ============  =====================

@@ -9,8 +9,9 @@ the seeded RNG) when a request arrives, for the faults whose scope covers it (se
 
 * ``server_error_rate``: answered 500/502/503 at once;
 * ``drop_before_commit_rate``: the connection is lost before the app runs;
-* ``drop_after_commit_rate``: the app runs, and when its 2xx response is about to leave, the
-  connection is aborted instead (the change is committed, the client never hears);
+* ``drop_after_commit_rate``: the app runs, and when its 2xx response (or the 302 of an image
+  request) is about to leave, the connection is aborted instead (the change is committed,
+  the client never hears);
 * ``html_error_rate``: the app runs (a write commits), then the proxy replaces its answer
   with Apache's HTML page for a 502/503/504;
 * ``garbage_json_rate``: a 200 answer leaves with its body cut in half;
@@ -135,7 +136,7 @@ class _GuardedSend:
             self.done = True
             self.owner.finish(self.arrival, plan.html_status, "html_error", count=True)
             await _error_page(plan.html_status)(self.scope, self.receive, self.send)
-        elif plan.drop_after and 200 <= status < 300:
+        elif plan.drop_after and (200 <= status < 300 or status == 302):  # 302: requestimages
             self.done = True
             self.owner.finish(self.arrival, None, "drop_after_commit", count=True)
             await abort_connection(self.send, self.receive)

@@ -25,6 +25,7 @@ from typing import Literal
 
 from ._clock import Clock
 from ._config import EmulatorConfig
+from ._images import image_outcome, is_image
 from ._lightcurve import Job, has_data, motion_of
 from ._ordering import Queue
 from ._stats import Stats
@@ -168,8 +169,9 @@ class Runner:
         background = task.user.background
         task.attempt_count += 1
         duration = task_duration(
-            self.config, task_id=task.id, attempt=task.attempt_count, background=background
-        )
+            self.config, task_id=task.id, attempt=task.attempt_count, background=background,
+            image=is_image(task),
+        )  # fmt: skip
         fields = task.fields
         task.state = "running"
         task.started_at = self.time
@@ -253,6 +255,8 @@ class Runner:
         task.job = replace(task.job, end_mjd=end_mjd)
         if task.fields["request_type"] == "SSOSTACK":
             task.error_msg, task.file_present = NO_STACK, False
+        elif is_image(task):
+            task.error_msg, task.file_present = image_outcome(task)
         elif has_data(task.job):
             task.error_msg, task.file_present = None, True
         else:

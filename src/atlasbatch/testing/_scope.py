@@ -12,12 +12,13 @@ __all__ = ["classify", "fault_applies"]
 _PATTERNS: Final[tuple[tuple[re.Pattern[str], Endpoint], ...]] = (
     (re.compile(r"^/forcedphot/queue(?:/|\.json)$"), "queue"),
     (re.compile(r"^/forcedphot/queue/\d+(?:/|\.json)$"), "task"),
-    (re.compile(r"^/forcedphot/queue/\d+/data\.txt$"), "results"),
+    (re.compile(r"^/forcedphot/queue/\d+/(?:data\.txt|images\.zip|preview\.jpg)$"), "results"),
+    (re.compile(r"^/forcedphot/queue/\d+/requestimages/$"), "requestimages"),
     (re.compile(r"^/forcedphot/static/results/[^/]+$"), "results"),
     (re.compile(r"^/forcedphot/api-token-auth/$"), "token"),
 )
 
-_API: Final = frozenset({"queue", "task"})
+_API: Final = frozenset({"queue", "task", "requestimages"})
 _COMMITS: Final = frozenset({"POST", "DELETE"})
 _GET: Final = frozenset({"GET"})
 

@@ -36,6 +36,8 @@ class EmulatorStats(TypedDict):
       requests that reached a throttle (accepted or not) per scope;
     * ``downloads``: result-file GETs (static ``result_url`` or ``data.txt``) that found a file;
     * ``max_writes_in_window``: the most accepted writes of one user inside one window;
+    * ``image_requests``: IMGZIP tasks created by ``requestimages`` (also in ``tasks_created``);
+      ``max_live_image_requests``: the most a user had at once (the server allows 5);
     * ``faults``: how often each injected fault fired; ``users``: accounts.
     """
 
@@ -51,6 +53,8 @@ class EmulatorStats(TypedDict):
     scope_requests: ScopeCounts
     downloads: int
     max_writes_in_window: int
+    image_requests: int
+    max_live_image_requests: int
     faults: dict[str, int]
     tasks_live: int
     tasks_by_state: TaskStateCounts
@@ -73,6 +77,8 @@ class Stats:
     scope_requests: Counter[str] = field(default_factory=lambda: Counter(write=0, read=0))
     downloads: int = 0
     max_writes_in_window: int = 0
+    image_requests: int = 0
+    max_live_image_requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)
 
     def record_response(self, method: str, status: int | None) -> None:
@@ -101,6 +107,8 @@ class Stats:
             },
             "downloads": self.downloads,
             "max_writes_in_window": self.max_writes_in_window,
+            "image_requests": self.image_requests,
+            "max_live_image_requests": self.max_live_image_requests,
             "faults": dict(sorted(self.faults.items())),
             "tasks_live": tasks_live,
             "tasks_by_state": tasks_by_state,

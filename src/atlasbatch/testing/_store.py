@@ -18,6 +18,7 @@ from ._clock import Clock
 from ._config import EmulatorConfig
 from ._fault_settings import Faults
 from ._fields import FieldValue, JsonValue
+from ._images import child_fields, detach, is_image
 from ._lightcurve import Job, render_result
 from ._outage import OutageSwitch
 from ._requestlog import RequestLog
@@ -186,6 +187,25 @@ class Store:
         fields = DEFAULT_FIELDS | target
         return self._new_task(user, fields, now, self.unstarted_count(user))
 
+    def request_images(self, parent: Task, now: float) -> Task:
+        """Queue an image request (IMGZIP child) of ``parent``, a finished FP task (§14)."""
+        user = parent.user
+        fields = DEFAULT_FIELDS | child_fields(parent)
+        child = self._new_task(user, fields, now, self.unstarted_count(user))
+        child.parent, parent.image_child = parent, child
+        self.runner.enqueue(child)
+        self.stats.tasks_created += 1
+        self.stats.image_requests += 1
+        live = self.live_images(user)
+        self.stats.max_live_image_requests = max(self.stats.max_live_image_requests, live)
+        parent.touch()
+        self.runner.advance(now)
+        return child
+
+    def live_images(self, user: User) -> int:
+        """The user's IMGZIP tasks that are not deleted (what the limit of 5 counts)."""
+        return sum(1 for task in self._live_by_user[user.id].values() if is_image(task))
+
     def get(self, task_id: int) -> Task | None:
         """Any stored task, archived ones included (not hard-deleted ones)."""
         return self._tasks.get(task_id)
@@ -197,11 +217,13 @@ class Store:
         self._live_by_user[task.user.id].pop(task.id, None)
         if task.state == "finished":
             task.archived = True
-            task.file_present = False
+            # the .txt and .jpg stay while a live image request needs them (§8)
+            task.file_present = task.file_present and task.image_child is not None
         else:
             self.runner.remove(task)
             del self._tasks[task.id]
         self.stats.tasks_deleted += 1
+        detach(task)
         task.touch()
 
     def update(self, task: Task, attrs: dict[str, FieldValue]) -> None:
@@ -213,6 +235,7 @@ class Store:
         task = self._tasks.pop(task_id, None)
         if task is not None:
             self._live_by_user[task.user.id].pop(task_id, None)
+            detach(task)
             if not task.user.background:
                 self.stats.tasks_purged += 1
             task.touch()

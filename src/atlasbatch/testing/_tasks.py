@@ -8,6 +8,7 @@ from typing import Literal
 
 from ._clock import format_timestamp
 from ._fields import FieldValue, JsonValue
+from ._images import image_fields
 from ._lightcurve import Job
 
 __all__ = [
@@ -77,6 +78,10 @@ class Task:
     job: Job | None = None
     file_present: bool = False
     archived: bool = False
+    parent: Task | None = None
+    """An image request's FP task (``parent_task_id``)."""
+    image_child: Task | None = None
+    """An FP task's live image request (``imagerequest_task_id``), until it is deleted."""
 
     @property
     def has_result_url(self) -> bool:
@@ -150,7 +155,7 @@ def serialize_task(
         pdfplot_url = f"{url}plot.pdf"
     finished = task.state == "finished"
     owner_view = viewer is not None and (viewer is task.user or viewer.is_staff)
-    return {
+    body: dict[str, JsonValue] = {
         "url": url,
         "id": task.id,
         "user_id": task.user.id,
@@ -195,3 +200,5 @@ def serialize_task(
         else None,
         "attempt_count": task.attempt_count,
     }
+    body.update(image_fields(task, base_url))  # the keys exist: their order stays
+    return body

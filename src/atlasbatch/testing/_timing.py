@@ -13,11 +13,17 @@ _EPSILON = 1e-9  # float slack, so an instant computed as a + k·p counts as on 
 
 
 def task_duration(
-    config: EmulatorConfig, *, task_id: int, attempt: int, background: bool = False
+    config: EmulatorConfig,
+    *,
+    task_id: int,
+    attempt: int,
+    background: bool = False,
+    image: bool = False,
 ) -> float:
     """How long one attempt of one task runs (deterministic per seed, task and attempt).
 
-    A median ``task_seconds`` (or ``background_task_seconds``), times ``1 ± task_jitter``,
+    A median ``task_seconds`` (or ``background_task_seconds``, or ``image_task_seconds`` for
+    an image request), times ``1 ± task_jitter``,
     times ``exp(task_sigma · N(0, 1))``, times ``long_task_factor`` for a ``long_task_rate``
     fraction. Each attempt has its own generator, seeded from its identity, so the times do
     not depend on the order in which the (lazy) runner happens to start tasks.
@@ -25,6 +31,8 @@ def task_duration(
     median = config.task_seconds
     if background and config.background_task_seconds is not None:
         median = config.background_task_seconds
+    if image:
+        median = config.image_task_seconds
     rng = random.Random(f"{config.seed}:{task_id}:{attempt}")
     seconds = median * (1.0 + config.task_jitter * (2.0 * rng.random() - 1.0))
     if config.task_sigma > 0:

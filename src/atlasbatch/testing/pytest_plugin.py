@@ -8,10 +8,10 @@ other projects can add ``pytest_plugins = ["atlasbatch.testing.pytest_plugin"]``
 * ``atlas_emulator_factory``: ``factory(**config_overrides) -> Emulator``, started, from the same
   :data:`TEST_DEFAULTS` plus the overrides; all stopped after the test.
 
-The test defaults keep the real rates but run 0.05 s tasks on a runner that reacts at once
-(:data:`~atlasbatch.testing.TEST_TIMING`: no idle or busy poll, no gap between one user's
-tasks, no cancel check): tests stay fast, and a test of the runner's timing passes its own
-``runner_idle_poll`` & co.
+The test defaults keep the real rates but run 0.05 s tasks (0.2 s image requests) on a
+runner that reacts at once (:data:`~atlasbatch.testing.TEST_TIMING`: no idle or busy poll,
+no gap between one user's tasks, no cancel check): tests stay fast, and a test of the
+runner's timing passes its own ``runner_idle_poll`` & co.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = ["TEST_DEFAULTS", "atlas_emulator", "atlas_emulator_factory"]
 
 TEST_DEFAULTS: dict[str, Any] = {
     "task_seconds": 0.05,
+    "image_task_seconds": 0.2,
     "runner_idle_poll": 0.0,
     "runner_busy_poll": 0.0,
     "user_gap": 0.0,
