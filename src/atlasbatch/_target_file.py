@@ -17,7 +17,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import logging
 import math
 import os
 import re
@@ -35,8 +34,6 @@ import pyarrow.compute as pc
 from atlasbatch._exceptions import InputError, RowProblem
 
 __all__ = ["ALIASES", "PASSED_THROUGH", "TargetTable", "load_table"]
-
-log = logging.getLogger(__name__)
 
 # Header spellings after strip, lower case and spaces/hyphens -> "_". The first alias is
 # canonical: when it is present, the other aliases of that field pass through untouched.
@@ -281,7 +278,6 @@ def _resolve_columns(t: TargetTable) -> None:
             f"{t.source}: column {t.headers[t.index[have]]!r} has no partner: add {what} "
             f"column (named one of {', '.join(ALIASES[lack])})"
         )
-    _motion_columns(t)
     if "ra" not in t.index and "mpc_name" not in t.index:
         seps = [d for d in ";\t|," if len(t.headers) == 1 and d in t.headers[0]]
         hint = f"; separated by {seps[0]!r}? Only ',' (.csv) and tab (.tsv) work" if seps else ""
@@ -291,21 +287,3 @@ def _resolve_columns(t: TargetTable) -> None:
         )
     parsed_only = {k for name, k in t.index.items() if name not in PASSED_THROUGH}
     t.extras = [k for k in range(len(t.headers)) if k not in parsed_only]
-
-
-def _motion_columns(t: TargetTable) -> None:
-    """Read proper motion only from a pair of columns, and an epoch only with them.
-
-    Lists made before atlasbatch read proper motion may carry one such column, or an
-    ``epoch`` meaning something else, for the outputs only: they still pass through as
-    before (said once in the log) instead of being refused.
-    """
-    if ("pmra" in t.index) != ("pmdec" in t.index):
-        have, lack = ("pmra", "pmdec") if "pmra" in t.index else ("pmdec", "pmra")
-        log.warning(
-            "%s: column %r has no %s partner (named one of %s): passed through, not sent",
-            t.source, t.headers[t.index[have]], lack, ", ".join(ALIASES[lack]),
-        )  # fmt: skip
-        del t.index[have]
-    if "epoch" in t.index and "pmra" not in t.index:
-        del t.index["epoch"]  # the epoch of a position that does not move changes nothing

@@ -24,13 +24,14 @@ DR3 positions are epoch 2016.0: give it. An epoch without proper motion changes 
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Final
 
 import numpy as np
 
 from atlasbatch._coords import Floats, is_nan_text, parse_numbers, show
-from atlasbatch._target_file import TargetTable
+from atlasbatch._target_file import ALIASES, TargetTable
 
 __all__ = ["EPOCH_RANGE", "MAX_PROPER_MOTION", "RowMotion", "parse_motion"]
 
@@ -38,18 +39,40 @@ MAX_PROPER_MOTION: Final = 20_000.0  # mas/yr per component
 EPOCH_RANGE: Final = (1900.0, 2100.0)
 RowMotion = tuple[float | None, float | None, float | None]  # (pmra, pmdec, epoch) as given
 
+log = logging.getLogger(__name__)
+
 
 def parse_motion(t: TargetTable, mpc: list[str | None]) -> list[RowMotion] | None:
     """Each row's (pmra, pmdec, epoch), None where blank; None when there are no such columns.
 
     Bad cells are recorded as problems of their rows on ``t``.
     """
+    _motion_columns(t)
     if not t.index.keys() & {"pmra", "pmdec", "epoch"}:
         return None
     pmra, pmdec = _proper_motion(t, "pmra"), _proper_motion(t, "pmdec")
     _check_pairs(t, pmra, pmdec, mpc)
     epoch = _epochs(t)
     return list(zip(_optional(pmra), _optional(pmdec), _optional(epoch), strict=True))
+
+
+def _motion_columns(t: TargetTable) -> None:
+    """Read proper motion only from a pair of columns, and an epoch only with them.
+
+    Lists made before atlasbatch read proper motion may carry one such column, or an
+    ``epoch`` meaning something else, for the outputs only: they still pass through as
+    before (said once in the log) instead of being refused.
+    """
+    # (they pass through to the outputs either way: _target_file.PASSED_THROUGH)
+    if ("pmra" in t.index) != ("pmdec" in t.index):
+        have, lack = ("pmra", "pmdec") if "pmra" in t.index else ("pmdec", "pmra")
+        log.warning(
+            "%s: column %r has no %s partner (named one of %s): passed through, not sent",
+            t.source, t.headers[t.index[have]], lack, ", ".join(ALIASES[lack]),
+        )  # fmt: skip
+        del t.index[have]
+    if "epoch" in t.index and "pmra" not in t.index:
+        del t.index["epoch"]  # the epoch of a position that does not move changes nothing
 
 
 def _optional(values: Floats) -> list[float | None]:
