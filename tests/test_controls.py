@@ -381,3 +381,14 @@ def test_kill_nine_during_a_run_with_controls_asks_each_control_exactly_once(
     assert len(list((out / "lightcurves").glob("*.txt"))) == 120
     nights = pd.read_parquet(out / "photometry_nightly.parquet")
     assert nights["target_line"].nunique() == 120
+
+
+def test_the_controls_of_a_moving_star_move_with_it() -> None:
+    """Barnard's star walks 10″ a year: fixed controls would cross it within two years."""
+    rows = [{"name": "Barnard", "ra": 269.448502, "dec": 4.73942,
+             "pmra": -801.551, "pmdec": 10362.394, "epoch": 2016.0}]  # fmt: skip
+    targets = with_controls(read_targets(rows), ControlSetting(count=4, radius_arcsec=17.0))
+    controls = [t for t in targets.targets if t.control_of is not None]
+    assert len(controls) == 4
+    assert {(t.pmra, t.pmdec, t.epoch) for t in controls} == {(-801.551, 10362.394, 2016.0)}
+    assert {t.window for t in controls} == {targets.targets[0].window}  # one POST for all

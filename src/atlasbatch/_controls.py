@@ -164,6 +164,8 @@ def _controls_of(target: Target, rep: Target, setting: ControlSetting) -> Iterat
             line=control_line(target.line, index), name=control_name(target.name, index),
             ra=ra, dec=dec, mjd_min=target.mjd_min, mjd_max=target.mjd_max,
             use_reduced=target.use_reduced, control_of=target.line, control_index=index,
+            # the controls move with their star: the same offsets at every epoch
+            pmra=rep.pmra, pmdec=rep.pmdec, epoch=rep.epoch,
         )  # fmt: skip
 
 
