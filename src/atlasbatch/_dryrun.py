@@ -128,7 +128,7 @@ def render_plan(plan: RunPlan, *, source: str, settings: Settings, refreshed: in
         *_invalid_rows(plan.targets),
         f"{source}: {plan.rows} rows, {plan.rows - plan.invalid} valid, {plan.invalid} invalid; "
         f"{plan.queries} distinct queries ({plan.duplicates} duplicate rows share one), "
-        f"{plan.windows} distinct MJD window(s)",
+        f"{plan.windows} batch group(s) (MJD window, mode, motion)",
     ]
     lines += _control_cost(plan)
     if refreshed:
