@@ -163,9 +163,10 @@ class BudgetStore:
     # --- the statements ------------------------------------------------------------------
 
     def _claim(self, db: sqlite3.Connection, scope: str, limit: int, span: float) -> Grant:
-        now = self._clock()
         key = (self._account, scope)
         with _immediate(db):  # the write lock before the count: one slot, one taker
+            # the time is read under the lock: no other process has a later stamp yet
+            now = self._clock()
             # a wall clock set back: stamps "in the future" count from now, for one window
             db.execute(
                 "UPDATE stamps SET at = ? WHERE account = ? AND scope = ? AND at > ?",
@@ -252,6 +253,7 @@ class BudgetStore:
                 if version != _SCHEMA_VERSION:  # a minute of stamps: dropped, not migrated
                     db.execute("DROP TABLE IF EXISTS stamps")
                     _create_schema(db)
+                    db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 db.execute("DELETE FROM stamps WHERE at < ?", (self._clock() - _FORGET_AFTER,))
         except BaseException:
             self._close_db()
