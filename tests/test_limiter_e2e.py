@@ -1,24 +1,34 @@
-"""The throttle mirror over loopback: our deletes share the write budget with another script.
+"""The throttle mirror over loopback: the write budget shared with another script, and with
+other atlasbatch commands of the same account (one after the other, side by side, killed).
 
 The emulator's windows are scaled to half a second, so its ``Retry-After`` (DRF's whole
 seconds, at least 1) is longer than the window: the mirror must bound it. Nothing here
-asserts wall-clock time; "within a few windows" is counted in requests instead.
+asserts wall-clock time; "within a few windows" is counted in requests instead, and "within
+the limit" in the emulator's own request log.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
 from atlasbatch._client import AtlasClient
+from atlasbatch._config import Rate
+from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 
-from .helpers import client_settings, fast
+from .helpers import client_settings, fast, grid_targets, write_csv
 
 pytestmark = pytest.mark.anyio
 
@@ -118,3 +128,121 @@ async def test_deletes_beside_another_script_shrink_then_come_back_to_full(
         assert warning.startswith("another program using this account sent ")
         assert emu.token not in warning
         assert "http" not in warning
+
+
+# --- one budget for every atlasbatch command of the account (issue 15) ---------------------
+
+SLOW = Rate(5, 1.0)  # the killed process keeps it full: the next command must wait its turn
+WIDE = Rate(20, 2.0)  # side by side: the windows are longer than a stall of a busy machine
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def fetch_args(emu: Emulator, tmp_path: Path, name: str, count: int) -> list[str]:
+    """``fetch`` of ``count`` targets of its own (1 POST + ``count`` DELETEs) into ``name``."""
+    rows = grid_targets(count, name=name, dec0=10.0 + 10 * (ord(name) - ord("a")))
+    targets = write_csv(tmp_path / f"{name}.csv", rows)
+    config = emu.config
+    return ["fetch", str(targets), "--out", str(tmp_path / name), "--base-url", emu.base_url,
+            "--write-rate", str(config.write_rate), "--read-rate", str(config.read_rate),
+            "--no-plots"]  # fmt: skip
+
+
+def cli(args: list[str], *, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``atlasbatch ARGS`` in a process of its own, as a user starts it from a shell."""
+    command = [sys.executable, "-m", "atlasbatch", *args]
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
+def emulator(factory: Callable[..., Emulator], rate: Rate) -> Emulator:
+    """Every task of a run finishes at once, so its deletes come in one burst."""
+    slots = {"slots": 64, "user_slots": 64}
+    return factory(**fast(write_rate=f"{rate.requests}/{rate.seconds:g}s", **slots))
+
+
+def accepted_writes(emu: Emulator) -> list[tuple[float, str]]:
+    """(arrival on the emulator's clock, method) of every write the server counted."""
+    return [(r.time, r.method) for r in emu.requests()
+            if r.method in WRITES and r.status is not None and r.status != 429]  # fmt: skip
+
+
+def most_in_one_window(times: list[float], seconds: float) -> int:
+    """The most arrivals in any DRF window (those after ``t - seconds``, up to ``t``)."""
+    return max(sum(1 for s in times if t - seconds < s <= t) for t in times)
+
+
+def assert_within_one_budget(emu: Emulator, rate: Rate) -> list[tuple[float, str]]:
+    writes = accepted_writes(emu)
+    assert len(writes) > rate.requests  # together, more than one window allows ...
+    assert emu.stats()["throttled"]["write"] == 0  # ... and not one was refused,
+    # ... because in every window the server counted no more than the limit
+    assert most_in_one_window([t for t, _ in writes], rate.seconds) <= rate.requests
+    assert emu.stats()["tasks_live"] == 0
+    return writes
+
+
+def test_fetches_in_a_row_share_one_write_budget(
+    atlas_emulator_factory: Callable[..., Emulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The second command starts while the first one's writes still fill the window."""
+    emu = emulator(atlas_emulator_factory, SLOW)
+    monkeypatch.setenv("ATLAS_TOKEN", emu.token)
+    for name in ("a", "b"):
+        code = main(fetch_args(emu, tmp_path, name, SLOW.requests - 1))
+        assert code == 0, capsys.readouterr().err
+    writes = assert_within_one_budget(emu, SLOW)
+    assert [method for _, method in writes].count("POST") == 2
+
+
+def test_fetches_side_by_side_share_one_write_budget(
+    atlas_emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    """Two ``atlasbatch fetch`` processes at once: one budget between them, not one each."""
+    emu = emulator(atlas_emulator_factory, WIDE)
+    count = WIDE.requests * 3 // 4  # each alone fits in one window; the two together do not
+    env = {**os.environ, "ATLAS_TOKEN": emu.token}
+    processes = [cli(fetch_args(emu, tmp_path, name, count), env=env) for name in ("a", "b")]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    writes = assert_within_one_budget(emu, WIDE)
+    posts = [t for t, method in writes if method == "POST"]
+    assert len(posts) == 2
+    between = [t for t, method in writes if method == "DELETE" and posts[0] < t < posts[1]]
+    assert len(between) < count  # they did run side by side: the first was not done yet
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_fetch_killed_mid_run_leaves_the_next_command_within_the_budget(
+    atlas_emulator_factory: Callable[..., Emulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """kill -9 while its deletes fill the window: its last writes (and claims in flight)
+    still count for the resumed run, which gets through all the same."""
+    emu = emulator(atlas_emulator_factory, SLOW)
+    monkeypatch.setenv("ATLAS_TOKEN", emu.token)
+    count = 2 * SLOW.requests + 2
+    args = fetch_args(emu, tmp_path, "a", count)
+    killed = cli(args, env=dict(os.environ))
+    try:
+        wait_for(lambda: emu.stats()["tasks_deleted"] > SLOW.requests)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate(timeout=30)
+    left = count - emu.stats()["tasks_deleted"]
+    assert left > 0
+    assert main(args) == 0, capsys.readouterr().err  # resumed at once, in this process
+    assert_within_one_budget(emu, SLOW)
+    assert emu.stats()["tasks_deleted"] == count
