@@ -97,9 +97,9 @@ class _Ticket:
 class SlidingWindow:
     """Mirror of one DRF throttle scope (``name`` is "write" or "read").
 
-    ``store`` holds the stamps: pass :func:`~atlasbatch._budget_store.shared_budget` to
-    share the budget with every atlasbatch process of the account; ``None`` keeps them in
-    this window only (on ``clock``).
+    ``store`` holds the stamps: the one :func:`~atlasbatch._budget_store.shared_budget`
+    opens shares the budget with every atlasbatch process of the account; ``None`` keeps
+    them in this window only (on ``clock``).
     """
 
     def __init__(
