@@ -121,6 +121,12 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip bad rows (reported as invalid) instead of refusing the file",
     )
     window.add_argument(
+        "--images", action="store_true",
+        help="also fetch image stamps (images/<name>.zip, and the preview .jpg) for every "
+        "row; an images column with 1 chooses rows instead. Each takes ~15 min of server "
+        "time, at most 5 at once: see --dry-run",
+    )  # fmt: skip
+    window.add_argument(
         "--since-last", action="store_true",
         help="refresh DIR: ask each target only for what can exist now (after its last "
         "stored epoch; nothing for windows that closed before the last run) and merge it "
@@ -145,6 +151,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
 def load_targets(args: argparse.Namespace) -> TargetList:
     """The validated target list of ``args`` with its control positions (raises before
     anything is sent)."""
+    from atlasbatch._target_images import with_images  # noqa: PLC0415 - as read_targets
     from atlasbatch._targets import read_targets  # noqa: PLC0415 - see the import block
 
     targets = read_targets(
@@ -154,10 +161,10 @@ def load_targets(args: argparse.Namespace) -> TargetList:
         use_reduced=args.reduced,
         keep_going=args.keep_going,
     )
-    return with_controls(targets, control_setting(args))
+    return with_images(with_controls(targets, control_setting(args)), every=args.images)
 
 
-_FLAGS = ("reduced", "keep_going", "csv", "no_plots")  # on/off options a resume repeats
+_FLAGS = ("reduced", "keep_going", "csv", "no_plots", "images")  # on/off options to repeat
 
 
 def _dry_run(args: argparse.Namespace, targets: TargetList, settings: Settings) -> int:

@@ -23,6 +23,7 @@ from atlasbatch._config import Settings
 from atlasbatch._controls import input_rows
 from atlasbatch._models import Target
 from atlasbatch._progress import format_duration
+from atlasbatch._target_images import describe_image_cost
 
 if TYPE_CHECKING:  # the target parser needs pandas; this module does not
     from atlasbatch._targets import TargetList
@@ -131,6 +132,7 @@ def render_plan(plan: RunPlan, *, source: str, settings: Settings, refreshed: in
         f"{plan.windows} batch group(s) (MJD window, mode, motion)",
     ]
     lines += _control_cost(plan)
+    lines += describe_image_cost(plan.targets, task_seconds=plan.task_seconds)
     if refreshed:
         lines.append(f"--since-last: {refreshed} queries asked only after their last stored MJD")
     lines += [

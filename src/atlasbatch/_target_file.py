@@ -51,6 +51,7 @@ ALIASES: Final = {
     "pmdec": ("pmdec", "pm_dec", "pmdec_masyr", "pmdec_mas_yr", "pmde", "pm_de",
               "propermotion_dec", "mu_dec"),
     "epoch": ("epoch", "ref_epoch", "radec_epoch", "radec_epoch_year", "epoch_year"),
+    "images": ("images", "image", "stamps", "want_images"),  # 1: image stamps for this row
 }  # fmt: skip
 #: Known columns that also pass through to the outputs as the user spelled them (the
 #: outputs have no column of their own for them).

@@ -4,7 +4,7 @@
 (``_coords``); Python loops only over the rows that have something to say. Every bad cell is
 recorded as a problem of its row on the table (never raised), so one error can list every
 problem of the file, each row's in the order name, position, window, motion
-(``_target_motion``).
+(``_target_motion``), images (``_target_images``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy.typing as npt
 from atlasbatch._coords import Floats, is_nan_text, parse_angles, parse_numbers, show
 from atlasbatch._models import Motion, motion_of
 from atlasbatch._target_file import TargetTable, load_table
+from atlasbatch._target_images import parse_images
 from atlasbatch._target_motion import RowMotion, parse_motion
 
 __all__ = ["MJD_HIGHEST", "MJD_LOWEST", "ParsedRows", "Window", "parse_rows"]
@@ -49,6 +50,7 @@ class ParsedRows:
     mpc: list[str | None]
     windows: list[Window]
     motion: list[RowMotion] | None  # (pmra, pmdec, epoch) per row; None: no such columns
+    images: list[bool] | None = None  # the images column (_target_images); None: no column
 
 
 def parse_rows(
@@ -63,7 +65,8 @@ def parse_rows(
     if motion is not None:  # rows moving differently are different questions (dedupe)
         windows = [_with_motion(w, m, mpc=name is not None)
                    for w, m, name in zip(windows, motion, mpc, strict=True)]  # fmt: skip
-    return ParsedRows(t, names, ra, dec, mpc, windows, motion)
+    images = parse_images(t)
+    return ParsedRows(t, names, ra, dec, mpc, windows, motion, images)
 
 
 def _with_motion(window: Window, row: RowMotion, *, mpc: bool) -> Window:

@@ -37,7 +37,8 @@ class TargetList:
     ``invalid`` holds ``(line, name, problems)`` of bad rows (only with ``keep_going``);
     ``duplicate_of`` maps the line of a repeated row to the line of its representative in
     ``unique`` (the first row asking that question); ``columns`` names the pass-through
-    columns every target carries in ``Target.extra``.
+    columns every target carries in ``Target.extra``; ``images`` holds the lines of the
+    valid rows that want image stamps (``_target_images``).
     """
 
     targets: tuple[Target, ...]
@@ -45,6 +46,7 @@ class TargetList:
     unique: tuple[Target, ...]
     duplicate_of: Mapping[int, int]
     columns: tuple[str, ...]
+    images: frozenset[int] = frozenset()
 
 
 def read_targets(
@@ -123,7 +125,13 @@ def _target_list(rows: ParsedRows, *, same_name: dict[int, int]) -> TargetList:
         unique=tuple(targets if not first else _without(targets, valid, first)),
         duplicate_of={t.lines[i]: t.lines[first[i]] for i in sorted(first)},
         columns=tuple(t.headers[k] for k in t.extras),
+        images=_image_lines(rows, valid),
     )
+
+
+def _image_lines(rows: ParsedRows, valid: list[int]) -> frozenset[int]:
+    flags = rows.images
+    return frozenset(rows.table.lines[i] for i in valid if flags[i]) if flags else frozenset()
 
 
 def _without(targets: list[Target], rows: list[int], drop: Mapping[int, int]) -> list[Target]:
