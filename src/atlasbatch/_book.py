@@ -46,6 +46,7 @@ class Book:
     undeleted: set[int] = field(default_factory=set)
     deleted: int = 0
     downloading: int = 0
+    images: int = 0  # tasks the image stage holds (_images): their image work is not over
 
     def set(self, line: int, state: State) -> None:
         """Move a query to ``state``, keeping the count of open queries."""
@@ -78,8 +79,8 @@ class Book:
         self.pending = {t.line: t for t in ledger.queries_in(State.PENDING)}
 
     def done(self) -> bool:
-        """Every query final, every task deleted, no download in flight."""
-        return not self.open and not self.undeleted and not self.downloading
+        """Every query final, every task deleted, no download or image request in flight."""
+        return not self.open and not self.undeleted and not self.downloading and not self.images
 
     def counts(self) -> dict[State, int]:
         """Input rows per state (duplicates share their representative's)."""

@@ -214,6 +214,19 @@ class AtlasClient:
         self.downloads += 1
         return size
 
+    async def request_images(self, task_id: int) -> tuple[int, str]:
+        """``POST /queue/<id>/requestimages/`` (not throttled): the status and, for the 302
+        that means success, its Location (``/queue/?newids=<child id>``), else the body.
+
+        403, 404 and 429 (five image requests live) are answers for the caller to read; a
+        lost answer raises :class:`SubmissionUncertainError`, as any POST.
+        """
+        url = self.url(f"queue/{task_id}/requestimages/")
+        response = await self._call("POST", url, None, ok=(302, 403, 404, 429))
+        if response.status_code == 302:
+            return 302, response.headers.get("location", "")
+        return response.status_code, response.text
+
     async def delete(self, task_id: int) -> bool:
         """DELETE a task; False when it was already gone (404), which is just as good."""
         url = self.url(f"queue/{task_id}/")

@@ -1,7 +1,8 @@
 """Per-target file names of a run: one file per target, on every file system.
 
 A run writes one light curve (``lightcurves/<stem>.txt``) and one plot
-(``plots/<stem>.png``) per target. :class:`FileNames` is built once per run from all its
+(``plots/<stem>.png``) per target, and for targets that asked, ``images/<stem>.zip`` and
+``images/<stem>.jpg``. :class:`FileNames` is built once per run from all its
 target names and gives each name its stem:
 
 - a name that is already a portable file name keeps it exactly: ASCII letters, digits,
@@ -39,10 +40,11 @@ from atlasbatch._models import State
 if TYPE_CHECKING:
     from atlasbatch._ledger import Ledger
 
-__all__ = ["LIGHTCURVE_DIR", "PLOT_DIR", "FileNames", "is_plain_name"]
+__all__ = ["IMAGE_DIR", "LIGHTCURVE_DIR", "PLOT_DIR", "FileNames", "is_plain_name"]
 
 LIGHTCURVE_DIR = "lightcurves"
 PLOT_DIR = "plots"
+IMAGE_DIR = "images"
 _MAX_STEM = 80
 _SHORT_HASH = 10
 _SEPARATOR = "~"  # outside the plain alphabet: a plain name never looks suffixed
@@ -125,6 +127,14 @@ class FileNames:
     def plot(self, name: str) -> PurePosixPath:
         """``plots/<stem>.png``, relative to the run directory."""
         return PurePosixPath(PLOT_DIR, f"{self.stem(name)}.png")
+
+    def images(self, name: str) -> PurePosixPath:
+        """``images/<stem>.zip`` (image stamps), relative to the run directory."""
+        return PurePosixPath(IMAGE_DIR, f"{self.stem(name)}.zip")
+
+    def preview(self, name: str) -> PurePosixPath:
+        """``images/<stem>.jpg`` (the server's preview), relative to the run directory."""
+        return PurePosixPath(IMAGE_DIR, f"{self.stem(name)}.jpg")
 
 
 def _suffixed_stems(names: Iterable[str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
 from atlasbatch._ledger_control import LedgerControl
+from atlasbatch._ledger_images import IMAGES_SCHEMA, LedgerImages
 from atlasbatch._ledger_queries import QUERY_WINDOWS_SCHEMA, LedgerQueries, QueryRecord
 from atlasbatch._ledger_reports import LedgerReports
 from atlasbatch._ledger_schema import (
@@ -47,11 +48,12 @@ SCHEMA_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-class Ledger(LedgerQueries, LedgerControl, LedgerReports):
+class Ledger(LedgerQueries, LedgerControl, LedgerReports, LedgerImages):
     """A run's durable state. ``path=None`` keeps it in memory (notebooks, tests).
 
     The mixins add the windows a refresh asks (:mod:`._ledger_queries`), cancel requests
-    from another process (:mod:`._ledger_control`) and read-only reports.
+    from another process (:mod:`._ledger_control`), read-only reports and image requests
+    (:mod:`._ledger_images`).
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -75,7 +77,7 @@ class Ledger(LedgerQueries, LedgerControl, LedgerReports):
     def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA + QUERY_WINDOWS_SCHEMA)
+        self._db.executescript(SCHEMA + QUERY_WINDOWS_SCHEMA + IMAGES_SCHEMA)
         with self._tx():
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)

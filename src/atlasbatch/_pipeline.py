@@ -32,6 +32,7 @@ from atlasbatch._downloads import Downloads, Job
 from atlasbatch._exceptions import STOPS_RUN, AtlasBatchError
 from atlasbatch._fetcher import ResultSaver, save_result_file, scratch_dir
 from atlasbatch._filenames import FileNames
+from atlasbatch._images import ImageStage
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
 from atlasbatch._poller import TaskUpdate
@@ -80,6 +81,15 @@ class Pipeline:
             client, ledger, self._book, notify=self._notify, on_refused=self._refused
         )
         self._deletes = Deletes(client, ledger, self._book, forget=self._forget_task)
+        # A task whose query wants images goes to the image stage, which deletes it after
+        # (through _del_tx, made by run(): hence the lambda).
+        self._images = ImageStage(
+            client, ledger, self._book, out_dir=out_dir,
+            delete=lambda task_id: self._del_tx.send(task_id),  # noqa: PLW0108
+            forget=self._forget_task,
+            notify=self._notify, floor=lambda: self._watch.pace.floor,
+            cancelled=ledger.cancel_requested,
+        )  # fmt: skip
 
     # --- public ----------------------------------------------------------------------
 
@@ -152,7 +162,9 @@ class Pipeline:
             if task.state is State.FINISHED and task.result_url:
                 self._book.downloading += 1
                 self._down_tx.send_nowait((task.task_id, task.line, task.result_url))
-            elif task.state in FINAL_STATES:
+            elif task.state in FINAL_STATES and not self._images.take(
+                task.task_id, task.line, task.state
+            ):
                 self._del_tx.send_nowait(task.task_id)
 
     def _start_workers(
@@ -173,6 +185,7 @@ class Pipeline:
             tg.start_soon(downloads.work, down_rx.clone(), self._downloaded)
         for _ in range(_DELETERS):
             tg.start_soon(self._deletes.work, del_rx.clone())
+        tg.start_soon(self._images.work)
         down_rx.close()
         del_rx.close()
 
@@ -323,7 +336,8 @@ class Pipeline:
         """A task's query is final: ledger first, then the outcome, then its DELETE."""
         self._ledger.task_done(task_id, line, state, error=error, path=path)
         await self._finalise(line, state, task_id=task_id, error=error, path=path, data=data)
-        await self._del_tx.send(task_id)
+        if not self._images.take(task_id, line, state):  # else deleted after its images
+            await self._del_tx.send(task_id)
 
     async def _finalise(
         self,

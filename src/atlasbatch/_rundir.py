@@ -99,12 +99,15 @@ def open_run(out_dir: Path | None, *, base_url: str) -> Iterator[Ledger]:
 
 
 def record_targets(ledger: Ledger, targets: TargetList) -> int:
-    """Put the input rows in the ledger (checked against a previous run); new rows count."""
+    """Put the input rows in the ledger (checked against a previous run) with the rows that
+    want images; new rows count."""
     invalid = [
         (Target(line=line, name=name), "; ".join(f"{p.column}: {p.message}" for p in problems))
         for line, name, problems in targets.invalid
     ]
-    return ledger.add_targets(targets.targets, dict(targets.duplicate_of), invalid)
+    added = ledger.add_targets(targets.targets, dict(targets.duplicate_of), invalid)
+    ledger.want_images(sorted(targets.images))
+    return added
 
 
 async def refuse_lost_run(client: AtlasClient, out_dir: Path | None) -> None:
