@@ -19,6 +19,7 @@ from atlasbatch._exceptions import AtlasBatchError
 from atlasbatch._fetcher import ResultSaver, fetch_result, save_result_file, scratch_dir
 from atlasbatch._filenames import FileNames
 from atlasbatch._identity import check_account
+from atlasbatch._image_cleanup import delete_image_children
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._poller import classify
@@ -89,7 +90,8 @@ async def cancel_run(client: AtlasClient, ledger: Ledger) -> CleanupReport:
     await check_account(client, ledger)  # another account's token would see none of them
     report = CleanupReport()
     await settle_open_batches(client, ledger)
-    known = {task.task_id for task in ledger.open_tasks()}
+    await _delete_image_children(client, ledger, report, reason="cancelled by the user")
+    known = {task.task_id: task.state for task in ledger.open_tasks()}
     on_server: set[int] = set()
     for task in await _tagged_tasks(client, ledger.run_id):
         update = classify(task)
@@ -98,11 +100,11 @@ async def cancel_run(client: AtlasClient, ledger: Ledger) -> CleanupReport:
             await _delete(
                 client, ledger if update.task_id in known else None, update.task_id, report
             )
-        else:
+        elif known[update.task_id] not in FINAL_STATES:  # a stored result stays stored
             ledger.task_progress(
                 [(update.task_id, update.state, update.result_url, update.error_msg)]
             )
-    for task_id in known - on_server:
+    for task_id in known.keys() - on_server:
         ledger.task_deleted(task_id)  # the server no longer has it
     unfinished = (State.PENDING, State.SUBMITTING, State.QUEUED, State.RUNNING)
     for line, rep, state in ledger.lines():
@@ -119,6 +121,7 @@ async def cleanup_run(
     await check_account(client, ledger)  # another account's token would see none of them
     report = CleanupReport()
     await settle_open_batches(client, ledger)
+    await _delete_image_children(client, ledger, report, reason="removed by cleanup")
     save = save_result or partial(save_result_file, out_dir, names=FileNames.of_ledger(ledger))
     known = {task.task_id: task for task in ledger.open_tasks()}
     on_server: set[int] = set()
@@ -163,6 +166,15 @@ async def _save_if_finished(
     path = save(ledger.target(line), _take(dest))
     ledger.task_done(update.task_id, line, State.DOWNLOADED, path=path)
     report.downloaded += 1
+
+
+async def _delete_image_children(
+    client: AtlasClient, ledger: Ledger, report: CleanupReport, *, reason: str
+) -> None:
+    """Image requests carry no tag: the ledger knows them (:mod:`._image_cleanup`)."""
+    deleted, refused = await delete_image_children(client, ledger, reason=reason)
+    report.deleted += deleted
+    report.failed += refused
 
 
 def _take(path: Path) -> bytes:

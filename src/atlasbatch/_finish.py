@@ -66,8 +66,9 @@ def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: Output
     """Bring ``out_dir``'s outputs up to date with ``ledger``; memory flat in its size."""
     extra = ledger.pass_through_columns()
     outcomes = (_outcome(row) for row in ledger.iter_outcomes())
+    images = ledger.image_column() if ledger.has_image_wants() else None
     write_outcomes_csv(out_dir / "outcomes.csv", outcomes, extra_columns=extra, ordered=True,
-                       control_columns=has_controls(ledger))  # fmt: skip
+                       control_columns=has_controls(ledger), images=images)  # fmt: skip
     if options.parquet:
         _sync_table(ledger, out_dir, server=server, options=options)
     # No light curve, no nightly table: and no pandas to import (cancel, cleanup).

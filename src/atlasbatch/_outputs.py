@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +40,8 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 #: outcomes.csv's link from a control position's row to its target's (runs with controls).
 CONTROL_COLUMNS: tuple[str, ...] = ("control_of", "control_index")
+#: outcomes.csv's column of image stamps (runs where rows asked for them, _target_images).
+IMAGE_COLUMN: tuple[str, ...] = ("images",)
 _DERIVED_AND_PROVENANCE: tuple[str, ...] = (
     "snr", "detected", "mag_ab", "mag_ab_err", "mag_limit", "quality_ok", "quality_flags",
     "target", "target_line", "input_ra", "input_dec", "mpc_name", "task_id", "mjd_min",
@@ -262,6 +264,7 @@ def write_outcomes_csv(
     extra_columns: Sequence[str] = (),
     ordered: bool = False,
     control_columns: bool = False,
+    images: Mapping[int, str] | None = None,
 ) -> None:
     """Write ``outcomes.csv`` atomically: one row per input row, sorted by input line.
 
@@ -273,9 +276,10 @@ def write_outcomes_csv(
     (:func:`_number`); text a spreadsheet would run as a formula gets a leading ``'``
     (:mod:`._csv_cells`). ``control_columns`` (a run with control positions,
     :mod:`._controls`, which have rows too) adds ``control_of,control_index`` before the
-    pass-through columns.
+    pass-through columns; ``images`` (a run where rows asked for images) adds ``images``,
+    each row's zip path or why it has none (empty: the row did not ask).
     """
-    controls = CONTROL_COLUMNS if control_columns else ()
+    controls = (*(CONTROL_COLUMNS if control_columns else ()), *(IMAGE_COLUMN if images else ()))
     extra = pass_through_names(extra_columns, reserved=(*OUTCOME_COLUMNS, *controls))
     pending = AtomicFile(path)
     try:
@@ -285,6 +289,7 @@ def write_outcomes_csv(
                 outcomes if ordered else sorted(outcomes, key=lambda o: o.target.line),
                 extra,
                 controls=control_columns,
+                images=images,
             )
         pending.commit()
     except BaseException:
@@ -293,11 +298,17 @@ def write_outcomes_csv(
 
 
 def _write_outcome_rows(
-    writer: CsvWriter, outcomes: Iterable[Outcome], extra: dict[str, str], *, controls: bool
+    writer: CsvWriter,
+    outcomes: Iterable[Outcome],
+    extra: dict[str, str],
+    *,
+    controls: bool,
+    images: Mapping[int, str] | None = None,
 ) -> None:
     writer.writerow(
-        [*OUTCOME_COLUMNS, *(CONTROL_COLUMNS if controls else ()), *map(csv_cell, extra.values())]
-    )
+        [*OUTCOME_COLUMNS, *(CONTROL_COLUMNS if controls else ()),
+         *(IMAGE_COLUMN if images else ()), *map(csv_cell, extra.values())]
+    )  # fmt: skip
     for outcome in outcomes:
         target = outcome.target
         writer.writerow(
@@ -308,6 +319,7 @@ def _write_outcome_rows(
                 _number(target.mjd_min), _number(target.mjd_max),
                 *((csv_cell(target.control_of), csv_cell(target.control_index))
                   if controls else ()),
+                *((csv_cell(images.get(target.line)),) if images else ()),
                 *(csv_cell(target.extra.get(column)) for column in extra),
             ]
         )  # fmt: skip
