@@ -159,16 +159,18 @@ class Session:
         """The outcomes of one run; appends to ``left`` the tasks it left on the server and
         fills ``times`` with the download times the ledger recorded (when data is kept)."""
         send, receive = anyio.create_memory_object_stream[Outcome](math.inf)
+        held = [targets]  # handed over: once in the ledger, the run keeps no Target of its own
+        del targets
         with unwrapped():  # the AtlasBatchError that stopped the run, not a task-group error
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._run, targets, options, send, left, times)
+                tg.start_soon(self._run, held, options, send, left, times)
                 async with receive:
                     async for outcome in receive:
                         yield outcome
 
     async def _run(
         self,
-        targets: TargetList,
+        held: list[TargetList],
         options: FetchOptions,
         send: MemoryObjectSendStream[Outcome],
         left: list[int] | None,
@@ -179,11 +181,11 @@ class Session:
             await refuse_lost_run(self._client, out_dir)
             with open_run(out_dir, base_url=self.settings.base_url) as ledger:
                 record_control_setting(ledger, options.control_setting())
-                record_targets(ledger, targets)
+                record_targets(ledger, held.pop())  # memory flat in the number of targets
                 if out_dir is not None:  # so `cleanup --orphans` knows these tasks are not orphans
                     register_run(ledger.run_id, folder=out_dir, server=self.settings.base_url)
                 await check_account(self._client, ledger)  # before anything is sent or deleted
-                for row in ledger.outcomes():  # rows already final: invalid, or a past run
+                for row in ledger.iter_outcomes():  # rows already final: invalid, or a past run
                     if row.state in FINAL_STATES:
                         await send.send(Outcome(target=row.target, state=row.state,
                                                 task_id=row.task_id, error=row.error,
