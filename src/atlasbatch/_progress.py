@@ -232,6 +232,10 @@ def output_paths(out_dir: Path) -> list[tuple[str, Path]]:
     if plots.is_dir():
         count = sum(1 for _ in plots.glob("*.png"))
         found.append((f"{count} light-curve plot(s), PNG", plots))
+    images = out_dir / "images"
+    if images.is_dir():
+        count = sum(1 for _ in images.glob("*.zip"))
+        found.append((f"{count} target(s)' image stamps, zip (and previews)", images))
     return found
 
 
