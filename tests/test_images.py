@@ -267,3 +267,21 @@ def test_kill_nine_and_resume_make_one_image_request_per_target(
         assert table[name]["images"] == (f"images/{name}.zip" if i in chosen else "")
         if i in chosen:
             assert_whole_zip(out / "images" / f"{name}.zip")
+
+
+@pytest.mark.anyio
+async def test_a_failed_image_request_says_why_and_is_deleted(
+    atlas_emulator_factory: Factory, tmp_path: Path
+) -> None:
+    # the parent's file expires 0.5 s after it finishes; its image request runs 0.8 s after
+    emu = atlas_emulator_factory(**fast(task_seconds=0.02, image_task_seconds=0.8),
+                                 faults=Faults(expire_after=0.5))  # fmt: skip
+    async with Session(token=emu.token, settings=client_settings(emu)) as session:
+        report = await session.run(rows_wanting(2, {0, 1}), out_dir=tmp_path)
+    assert {o.state.value for o in report.outcomes} == {"downloaded"}
+    with open_run(tmp_path, base_url=emu.base_url) as ledger:
+        column = ledger.image_column()
+    gone = "The forced photometry data file for the parent task is no longer available."
+    assert column == {2: f"failed: {gone}", 3: f"failed: {gone}"}
+    assert zips(tmp_path) == 0
+    assert_nothing_left(emu)

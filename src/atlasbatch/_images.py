@@ -87,6 +87,9 @@ class ImageStage:
         self._handed: list[tuple[int, int]] = []  # (parent, line) not yet started
         self._arrived = anyio.Event()
         self.refused = 0
+        if out_dir is None and ledger.has_image_wants():
+            log.warning("images were asked for, but a run without a folder has nowhere to keep "
+                        "them: none are requested (give out_dir)")  # fmt: skip
 
     def take(self, task_id: int, line: int, state: State) -> bool:
         """Take over a settled photometry task if its query wants images (or the stage had
