@@ -88,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serial", action="store_true", help="no side lane for the seed rows")
     parser.add_argument("--no-scale", action="store_true", help="skip the 100k scale run")
     parser.add_argument(
-        "--scale-only", type=int, metavar="N", help="only the scale run, with N targets"
-    )
+        "--scale-only", type=int, nargs="+", metavar="N",
+        help="only the client cost at N targets (several N: memory growth between them): "
+        "the library, the CLI and the outputs, each in its own process",
+    )  # fmt: skip
     parser.add_argument(
         "--parse-only", type=int, metavar="N", help="only target-list parsing, N rows per file"
     )
@@ -99,10 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks._parse import main as parse_main  # noqa: PLC0415
 
         return parse_main(args.parse_only)
+    if args.scale_only:
+        from benchmarks._scale import main as cost_main  # noqa: PLC0415
+
+        return cost_main(args.scale_only)
     plan = TINY if args.tiny else QUICK if args.quick else FULL
     label = "tiny" if args.tiny else "quick" if args.quick else "full"
-    if args.scale_only:
-        plan, label = Plan(scenarios=[], scale_targets=args.scale_only), "scale"
     started = time.monotonic()
     _say(f"benchmark plan: {label}")
     rows = run_plan(plan, serial=args.serial, scale=not args.no_scale)

@@ -50,7 +50,11 @@ __all__ = ["PhotometryFolder"]
 log = logging.getLogger(__name__)
 
 _EVENTS_PER_QUERY = 2_000
-_BYTES_PER_BATCH = 4 << 20  # about 32,000 rows of text: a few tens of MB once parsed
+# Memory is the bound here, not speed: a batch of files is parsed at once (1 MB of text,
+# about 8,000 rows: fewer, larger batches are no faster), and a row group is buffered
+# before it is written (16,384 rows, ~6 MB as Arrow columns).
+_BYTES_PER_BATCH = 1 << 20
+_GROUP_ROWS = 16_384
 _MERGE_AT = 16  # small parts at the end of a run's range before they become one
 _SMALL_ROWS = 262_144
 
@@ -141,8 +145,8 @@ class PhotometryFolder:
             return 0
         self.path.mkdir(parents=True, exist_ok=True)
         added = 0
-        with PhotometryTableWriter(self._path_of(ledger.run_id, mark, upto, hidden),
-                                   extra_columns=extra) as writer:  # fmt: skip
+        path = self._path_of(ledger.run_id, mark, upto, hidden)
+        with PhotometryTableWriter(path, extra_columns=extra, row_group_rows=_GROUP_ROWS) as writer:
             for batch in itertools.chain([first], batches):
                 for stack in read_stacks([path for path, _ in batch]):
                     writer.note_unknown(stack.rows.columns)
@@ -208,7 +212,9 @@ class PhotometryFolder:
         tail.reverse()
         first, last = tail[0], tail[-1]
         merged = self._path_of(first.run, first.first, last.last, first.hidden)
-        with PhotometryTableWriter(merged, extra_columns=extra) as writer:
+        with PhotometryTableWriter(
+            merged, extra_columns=extra, row_group_rows=_GROUP_ROWS
+        ) as writer:
             for part in tail:
                 source = pq.ParquetFile(part.path)
                 for group in range(source.num_row_groups):  # one row group in memory at a time
