@@ -68,7 +68,8 @@ class Settings:
     read_share: float = 0.1
     # The read share alone sets the polls' floor (1 s at 600/min); this only adds to it.
     poll_min_interval: float = 0.0
-    poll_max_interval: float = 300.0
+    # Mid-run polls aim at ten completions each: with minute-long tasks that is ten minutes.
+    poll_max_interval: float = 1800.0
     expected_task_seconds: float | None = None
     timeout: float = 60.0
     retry_attempts: int | None = None

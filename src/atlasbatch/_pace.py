@@ -6,9 +6,9 @@ round-robin by every user), and the same run sees both. So the pacer trusts only
 observes and keeps the starting guess (the prior) for one thing: the longest probe step.
 
 * **Before any task of ours has finished** it probes on a growing schedule, each wait a
-  quarter of the time since our oldest task could have started (pyvo's UWS ``wait`` grows
-  the same way): a task that takes S seconds is seen within about S/4 of its end, and an
-  hour-long task costs a dozen reads, not one read every second.
+  quarter of the time since our oldest task could have started, two read floors at least
+  (pyvo's UWS ``wait`` grows the same way): a task that takes S seconds is seen within
+  max(2 s, S/4) of its end, and an hour-long task costs a few dozen reads, not one a second.
 * **Then** two robust measures: the median runtime of recently finished tasks (the server's
   ``runtime`` field: the run time alone, heavy tails and all), and the cycle, the time per
   completion of ours as we observe it (runtime plus the runner's gaps and other users' turns,
@@ -31,6 +31,7 @@ __all__ = ["Pace"]
 
 _PER_POLL = 10  # completions a mid-run poll aims to find
 _GROWTH = 0.25  # a probe waits this fraction of the time already waited
+_FIRST_PROBES = 2  # read floors between the first probes: 2 s at the real limits
 _RUNTIMES = 51  # recent runtimes kept for the median
 _POLLS = 16  # recent polls kept for the cycle
 
@@ -115,11 +116,12 @@ class Pace:
             return self.ceiling
         waited = now - max(self._finished_at, self._started_at)
         cycle = self.cycle
+        probe = max(_GROWTH * waited, _FIRST_PROBES * self.floor)
         if cycle is None:  # nothing finished yet: probe, growing, up to the prior
-            return self._clamp(_GROWTH * waited, self.prior)
+            return self._clamp(probe, self.prior)
         due = self._finished_at + min(_PER_POLL, active) * cycle - now
         if due <= 0:  # overdue: the estimate was optimistic; probe from the last news
-            return self._clamp(_GROWTH * waited, self.ceiling)
+            return self._clamp(probe, self.ceiling)
         return self._clamp(due, self.ceiling)
 
     def _clamp(self, seconds: float, ceiling: float) -> float:

@@ -136,7 +136,8 @@ class Pipeline:
             reads_in_window=self._client.reads.in_window(),
             throttled=self._client.writes.throttled + self._client.reads.throttled,
             task_seconds=pace.runtime,
-            eta_seconds=pace.eta(self._book.open),
+            # tasks still to run: finished ones only wait for a download, a few seconds
+            eta_seconds=pace.eta(len(self._book.waiting) + len(self._book.pending)),
             polled_ago=None if pace.last_poll is None else time.monotonic() - pace.last_poll,
             unreachable_since=outage.since,
             next_try_in=outage.seconds_to_next_try(),

@@ -1,7 +1,7 @@
 """Watching our tasks on the server: when to poll, what changed, what vanished.
 
 One :class:`Watch` per run. Each look reads the started tasks (one page per hundred, ETag),
-every few looks also the user's count of unstarted tasks, and hands what it learned to the
+every fifth look also the user's count of unstarted tasks, and hands what it learned to the
 pipeline through two callbacks: ``apply`` (state changes) and ``vanished`` (a task of ours
 the server no longer has: deleted on the web page, or purged). The pace of looks is
 :class:`~atlasbatch._pace.Pace`'s plan.
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 Apply = Callable[[list[TaskUpdate]], Awaitable[None]]
 Vanished = Callable[[int, int], Awaitable[None]]
 
-_COUNT_EVERY = 3  # looks between two reads of the unstarted count
+_COUNT_EVERY = 5  # looks between two reads of the unstarted count ("within a few polls")
 _SUSPECTS = 20  # per-task reads one look may spend on tasks that may be gone
 _STRAGGLERS = 5
 
