@@ -128,10 +128,16 @@ def task_timing(task: Task, zero: float) -> TaskTiming:
     )
 
 
-def _seconds_between(start: int | None, end: int | None) -> float | None:
+def _seconds_between(start: float | None, end: float | None) -> float | None:
+    """Seconds rounded to 0.1, as the server renders ``waittime`` and ``runtime``.
+
+    From the exact instants, not the whole-second timestamps: the server computes them
+    from its stored times, and a scaled emulator (tasks of 0.6 s standing for a minute)
+    must not report 0 or 1 s for every task.
+    """
     if start is None or end is None:
         return None
-    return round(float(end - start), 1)
+    return round(max(0.0, end - start), 1)
 
 
 def _json_field(value: FieldValue) -> JsonValue:
@@ -194,8 +200,8 @@ def serialize_task(
         "result_imagestack_url": None,
         "result_imagezip_url": None,
         "userqueuedtasks_on_submit": task.userqueuedtasks_on_submit,
-        "waittime": _seconds_between(task.timestamp, task.starttimestamp),
-        "runtime": _seconds_between(task.starttimestamp, task.finishtimestamp)
+        "waittime": _seconds_between(task.submitted_at, task.started_at),
+        "runtime": _seconds_between(task.started_at, task.finished_at)
         if finished
         else None,
         "attempt_count": task.attempt_count,
