@@ -30,7 +30,7 @@ def test_before_any_completion_probes_grow_from_the_floor_up_to_the_prior() -> N
         delays.append(delay)
         clock.now += delay
         pace.observe(completions=0, runtimes=[], running=0, started=0)
-    assert delays[0] == 2.0  # two read floors, not the 60 s guess
+    assert delays[0] == 1.5  # 1.5 read floors, not the 60 s guess
     assert all(b >= a for a, b in itertools.pairwise(delays))
     assert max(delays) == 60.0  # the prior only caps the probe step
     # a task that takes S seconds is seen within about S/4 of its end
@@ -99,4 +99,4 @@ def test_tasks_created_after_an_idle_spell_restart_the_probe() -> None:
     pace, clock = make(prior=60.0, floor=1.0)
     clock.now = 10_000.0
     pace.created(idle=True)
-    assert pace.next_delay(active=1) == 2.0
+    assert pace.next_delay(active=1) == 1.5

@@ -6,7 +6,7 @@ round-robin by every user), and the same run sees both. So the pacer trusts only
 observes and keeps the starting guess (the prior) for one thing: the longest probe step.
 
 * **Before any task of ours has finished** it probes on a growing schedule, each wait a
-  quarter of the time since our oldest task could have started, two read floors at least
+  quarter of the time since our oldest task could have started, 1.5 read floors at least
   (pyvo's UWS ``wait`` grows the same way): a task that takes S seconds is seen within
   max(2 s, S/4) of its end, and an hour-long task costs a few dozen reads, not one a second.
 * **Then** two robust measures: the median runtime of recently finished tasks (the server's
@@ -31,7 +31,9 @@ __all__ = ["Pace"]
 
 _PER_POLL = 10  # completions a mid-run poll aims to find
 _GROWTH = 0.25  # a probe waits this fraction of the time already waited
-_FIRST_PROBES = 2  # read floors between the first probes: 2 s at the real limits
+# Read floors between the first probes: 1.5 s at the real limits, so that a first result is
+# stored within 2 s of its task's end, the download included.
+_FIRST_PROBES = 1.5
 _RUNTIMES = 51  # recent runtimes kept for the median
 _POLLS = 16  # recent polls kept for the cycle
 
