@@ -207,7 +207,9 @@ def run_fetch(args: argparse.Namespace) -> int:
     if args.controls:  # the controls are rows of the run: a resume must ask for the same
         resume += control_setting(args).describe().split()
     recipe = recipe_of(settings, targets=os.path.abspath(args.targets), resume=resume)
-    code, interrupted = anyio.run(_fetch, args, targets, recipe, token, live)
+    held = [targets]  # handed over: once in the ledger, no Target is kept per row
+    del targets
+    code, interrupted = anyio.run(_fetch, args, held, recipe, token, live)
     if interrupted:
         print(f"interrupted; resume with the same command: {shlex.join(resume)}",
               file=sys.stderr)  # fmt: skip
@@ -217,7 +219,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 async def _fetch(
     args: argparse.Namespace,
-    targets: TargetList,
+    held: list[TargetList],
     recipe: RunRecipe,
     token: str,
     live: bool | None,
@@ -227,12 +229,14 @@ async def _fetch(
     async with AtlasClient(token=token, settings=settings) as client:
         await refuse_lost_run(client, out_dir)  # a deleted ledger must not resubmit everything
         with open_run(out_dir, base_url=settings.base_url) as opened:
+            targets = held.pop()
             ledger = start_generation(
                 out_dir, opened, targets, base_url=settings.base_url, since_last=args.since_last
             )
             try:
                 record_control_setting(ledger, control_setting(args))
                 added = record_targets(ledger, targets)
+                del targets  # memory flat in the number of rows: the ledger has them
                 closed = apply_refresh(ledger)
                 recipe.store(ledger)
                 register_run(ledger.run_id, folder=out_dir, server=settings.base_url)

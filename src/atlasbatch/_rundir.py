@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,14 +76,17 @@ def _locked(folder: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def open_run(out_dir: Path | None, *, base_url: str) -> Iterator[Ledger]:
-    """The ledger of ``out_dir`` (created if new), locked; in memory when ``out_dir`` is None."""
+    """The ledger of ``out_dir`` (created if new), locked; a temporary file, deleted at the
+    end, when ``out_dir`` is None (SQLite's page cache then bounds its memory, where an
+    in-memory ledger would grow with every row and event)."""
     if out_dir is None:
-        ledger = Ledger(None)
-        ledger.bind_server(base_url)
-        try:
-            yield ledger
-        finally:
-            ledger.close()
+        with tempfile.TemporaryDirectory(prefix="atlasbatch-ledger-") as folder:
+            ledger = Ledger(Path(folder) / LEDGER_NAME)
+            ledger.bind_server(base_url)
+            try:
+                yield ledger
+            finally:
+                ledger.close()
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     asked_before = time.time()
