@@ -4,9 +4,10 @@ The emulator serves from this process; the client runs in a child, so the child'
 ``ru_maxrss`` and CPU time are atlasbatch's own (plus the interpreter and the libraries it
 imports), and the two do not share one GIL. :func:`run_scale` is the full plan's library row
 (main-thread CPU); :func:`run_cost` (``run.py --scale-only N``) measures three children with
-``wait4`` (user + system CPU of every thread): the library (``Session.run``, no data kept),
-the CLI (``atlasbatch fetch`` with its outputs, no plots) and the outputs alone (the
-photometry table and outcomes.csv from the CLI run's stored light curves).
+``wait4`` (user + system CPU of every thread): the library (``Session.fetch`` streamed, no
+data kept, the targets a generator: what the run holds, not what a caller keeps), the CLI
+(``atlasbatch fetch`` with its outputs, no plots) and the outputs alone (the photometry
+table and outcomes.csv from the CLI run's stored light curves).
 """
 
 from __future__ import annotations
@@ -114,10 +115,13 @@ settings = atlasbatch.Settings(
 targets = ({"name": f"t{i:06d}", "ra": round((i % 3600) * 0.1, 6),
             "dec": round(10.0 + (i // 3600) * 0.1, 6)} for i in range(job["count"]))
 async def main():
+    ok = rows = 0
     async with atlasbatch.Session(token=job["token"], settings=settings) as session:
-        return await session.run(targets, mjd_min=job["mjd_min"], keep_data=False)
-report = anyio.run(main)
-print(json.dumps({"ok": sum(o.ok for o in report.outcomes), "rows": len(report.outcomes)}))
+        async for outcome in session.fetch(targets, mjd_min=job["mjd_min"], keep_data=False):
+            ok, rows = ok + outcome.ok, rows + 1
+    return ok, rows
+ok, rows = anyio.run(main)
+print(json.dumps({"ok": ok, "rows": rows}))
 """
 # The CLI has no option for the download pace (20/s is right for the real server, whose
 # tasks take a minute each): raised here as for the library row, nothing else changed.
