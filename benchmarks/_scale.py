@@ -34,7 +34,16 @@ from benchmarks._scenarios import Scenario, make_targets, scale
 from benchmarks.clients import ClientJob
 from benchmarks.clients.atlas import run_atlasbatch
 
-__all__ = ["CostRow", "check_cost", "cost_table", "main", "run_cost", "run_scale"]
+__all__ = [
+    "CostRow",
+    "check_cost",
+    "cost_table",
+    "main",
+    "run_cost",
+    "run_scale",
+    "startup",
+    "startup_lines",
+]
 
 #: Issue 12's targets for the client cost.
 _RSS_MB = 200
@@ -205,9 +214,39 @@ def _write_targets(path: Path, count: int) -> None:
         handle.writelines(f"{t['name']},{t['ra']},{t['dec']}\n" for t in make_targets(count))
 
 
-def run_cost(count: int) -> list[CostRow]:
+def _best_of(argv: list[str], env: dict[str, str], times: int = 5) -> float:
+    """The shortest wall time of ``times`` runs of ``argv`` (the others carry the noise of
+    a shared machine)."""
+    walls = []
+    for _ in range(times):
+        start = time.perf_counter()
+        subprocess.run(argv, env=_child_env(env), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)  # fmt: skip
+        walls.append(time.perf_counter() - start)
+    return min(walls)
+
+
+def startup(run_dir: Path, env: dict[str, str]) -> dict[str, float]:
+    """Seconds (best of 5) to start: Python importing httpx and anyio (the floor any client
+    of this server pays), ``atlasbatch --help`` and ``atlasbatch status DIR``."""
+    python, status = sys.executable, str(run_dir)
+    return {
+        "import httpx, anyio": _best_of([python, "-c", "import httpx, anyio"], env),
+        "atlasbatch --help": _best_of([python, "-m", "atlasbatch", "--help"], env),
+        "atlasbatch status DIR": _best_of([python, "-m", "atlasbatch", "status", status], env),
+    }
+
+
+def startup_lines(times: dict[str, float]) -> str:
+    """The start-up times, each also as a multiple of the first."""
+    floor = next(iter(times.values()))
+    return "\n".join(f"  {name}: {s:.3f} s ({s / floor:.1f}x)" for name, s in times.items())
+
+
+def run_cost(count: int, startups: list[dict[str, float]] | None = None) -> list[CostRow]:
     """The library row, the CLI row (``fetch`` with outputs, no plots) and the outputs-only
-    row (the CLI run's table written again from its stored light curves) for ``count``."""
+    row (the CLI run's table written again from its stored light curves) for ``count``;
+    appends to ``startups`` the start-up times measured on the CLI's run directory."""
     scenario = scale(count)
     rows: list[CostRow] = []
     with Emulator(scenario.config) as emu, tempfile.TemporaryDirectory() as tmp:
@@ -229,6 +268,8 @@ def run_cost(count: int) -> list[CostRow]:
                  "--no-plots", "--progress", "plain"]  # fmt: skip
         pace = str(scenario.downloads_per_second)
         rows.append(_measure("cli", count, [*python, _CLI_CHILD, pace, *fetch], env))
+        if startups is not None:
+            startups.append(startup(out, env))
         for stale in ("photometry.parquet", "photometry.csv", "outcomes.csv"):
             target = out / stale
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -275,10 +316,14 @@ def check_cost(rows: list[CostRow]) -> list[str]:
 def main(counts: list[int]) -> int:
     """``run.py --scale-only N [N ...]``: the cost rows for each N, their table and checks."""
     rows: list[CostRow] = []
+    startups: list[dict[str, float]] = []
     for count in counts:
         print(f"  client cost at {count} targets …", file=sys.stderr, flush=True)
-        rows += run_cost(count)
+        rows += run_cost(count, startups)
     print(cost_table(rows))
+    for count, times in zip(counts, startups, strict=False):
+        print(f"\nstart-up, best of 5 (run directory of {count} targets):")
+        print(startup_lines(times))
     misses = check_cost(rows)
     print("\nclient-cost targets: " + ("all met" if not misses else "MISSED"))
     for miss in misses:
