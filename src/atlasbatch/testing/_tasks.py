@@ -201,9 +201,7 @@ def serialize_task(
         "result_imagezip_url": None,
         "userqueuedtasks_on_submit": task.userqueuedtasks_on_submit,
         "waittime": _seconds_between(task.submitted_at, task.started_at),
-        "runtime": _seconds_between(task.started_at, task.finished_at)
-        if finished
-        else None,
+        "runtime": _seconds_between(task.started_at, task.finished_at) if finished else None,
         "attempt_count": task.attempt_count,
     }
     body.update(image_fields(task, base_url))  # the keys exist: their order stays
