@@ -122,12 +122,17 @@ async def keep_table_current(
     stored to the table.
 
     Runs until cancelled, in a worker thread with its own connection to the ledger (the
-    pipeline keeps its own), so a week-long run has a readable table at any moment.
+    pipeline keeps its own), so a week-long run has a readable table at any moment. A table
+    that cannot be written now (a full disk) is logged and tried again: it must not stop
+    the run, whose end writes the outputs again and says what stops them.
     """
     every = table_every() if every is None else every
     while True:
         await anyio.sleep(every)
-        await anyio.to_thread.run_sync(_sync_from_file, ledger_path, server, sigma_limit)
+        try:
+            await anyio.to_thread.run_sync(_sync_from_file, ledger_path, server, sigma_limit)
+        except Exception as exc:  # see the docstring; a bug is logged too, not hidden
+            log.warning("photometry table not brought up to date (will try again): %s", exc)
 
 
 def _sync_from_file(ledger_path: Path, server: str, sigma_limit: float) -> None:
