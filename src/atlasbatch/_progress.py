@@ -256,8 +256,12 @@ def print_summary(
         table.add_row(state.value, str(n))
     table.add_row("total", str(sum(counts.values())), style="bold")
     console.print(table)
-    bad = [r for r in ledger.outcomes()
-           if r.state in (State.FAILED, State.INVALID, State.CANCELLED)]  # fmt: skip
+    not_fetched = (State.FAILED, State.INVALID, State.CANCELLED)
+    # Read the rows only when some were not fetched, one at a time: `status` of a run of
+    # 100,000 rows starts at once, and keeps no row it does not print.
+    bad = [r for r in ledger.iter_outcomes() if r.state in not_fetched] if any(
+        counts.get(state) for state in not_fetched
+    ) else []  # fmt: skip
     if bad:
         failures = Table(title="Not fetched", title_justify="left", show_edge=False)
         for column in ("line", "name", "state", "reason"):
