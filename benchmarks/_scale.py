@@ -113,6 +113,8 @@ def run_scale(scenario: Scenario) -> Row:
 #: Run the children (the clients) from another checkout's ``src`` (e.g. a worktree of an
 #: older commit) against this checkout's emulator: before/after figures on one harness.
 CLIENT_SRC_ENV = "ATLASBATCH_BENCH_CLIENT_SRC"
+#: More options for the CLI row's ``fetch`` (e.g. ``--no-nightly``), split on spaces.
+CLI_ARGS_ENV = "ATLASBATCH_BENCH_CLI_ARGS"
 
 _LIBRARY_CHILD = """
 import json, sys, anyio, atlasbatch
@@ -265,7 +267,8 @@ def run_cost(count: int, startups: list[dict[str, float]] | None = None) -> list
         fetch = ["fetch", str(targets), "--out", str(out), "--base-url", emu.base_url,
                  "--write-rate", job.write_rate, "--read-rate", job.read_rate,
                  "--max-queued", str(job.max_queued), "--mjd-min", str(job.mjd_min),
-                 "--no-plots", "--progress", "plain"]  # fmt: skip
+                 "--no-plots", "--progress", "plain",
+                 *os.environ.get(CLI_ARGS_ENV, "").split()]  # fmt: skip
         pace = str(scenario.downloads_per_second)
         rows.append(_measure("cli", count, [*python, _CLI_CHILD, pace, *fetch], env))
         if startups is not None:
