@@ -91,8 +91,8 @@ def _sync_table(ledger: Ledger, out_dir: Path, *, server: str, options: OutputOp
     stale_twin = options.csv and table.is_dir() and not twin.exists()
     if not behind(table, ledger) and not stale_twin:
         return
-    from atlasbatch._outputs import write_csv_twin  # noqa: PLC0415 - pyarrow
     from atlasbatch._table_folder import PhotometryFolder  # noqa: PLC0415
+    from atlasbatch._table_writer import write_csv_twin  # noqa: PLC0415 - pyarrow
 
     folder = PhotometryFolder(table, server=server, sigma_limit=options.sigma_limit)
     folder.sync(ledger)

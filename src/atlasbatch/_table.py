@@ -26,9 +26,9 @@ import pandas as pd
 import pyarrow as pa
 
 from atlasbatch._models import Outcome, Target
-from atlasbatch._outputs import TABLE_RESERVED, pass_through_names
 from atlasbatch._photometry import DERIVED_COLUMNS, add_derived_columns
 from atlasbatch._results import INT_COLUMNS, SERVER_COLUMNS, STRING_COLUMNS
+from atlasbatch._table_writer import TABLE_RESERVED, pass_through_names
 
 if TYPE_CHECKING:
     from atlasbatch._epoch_origins import Origin

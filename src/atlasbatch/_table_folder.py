@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 from atlasbatch._curves import read_stacks
 from atlasbatch._epoch_origins import EpochOrigins, Origin
 from atlasbatch._ledger_schema import OutcomeRow
-from atlasbatch._outputs import TABLE_RESERVED, PhotometryTableWriter, pass_through_names
 from atlasbatch._table import Provenance, photometry_table, table_schema
 from atlasbatch._table_parts import Part, part_name, scan_parts
+from atlasbatch._table_writer import TABLE_RESERVED, PhotometryTableWriter, pass_through_names
 
 if TYPE_CHECKING:
     from atlasbatch._ledger import Ledger
