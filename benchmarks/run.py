@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return parse_main(args.parse_only)
     if args.scale_only:
-        from benchmarks._scale import main as cost_main  # noqa: PLC0415
+        from benchmarks._cost import main as cost_main  # noqa: PLC0415
 
         return cost_main(args.scale_only)
     plan = TINY if args.tiny else QUICK if args.quick else FULL
