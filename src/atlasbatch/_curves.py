@@ -43,22 +43,33 @@ class _Pending:
     lines: list[str] = field(default_factory=list)
 
 
-def read_stacks(paths: Sequence[Path], *, names: Sequence[str] | None = None) -> Iterator[Stack]:
+def read_stacks(
+    paths: Sequence[Path],
+    *,
+    names: Sequence[str] | None = None,
+    unreadable: set[int] | None = None,
+    purpose: str = "the photometry table",
+) -> Iterator[Stack]:
     """Parse ``paths`` into one :class:`Stack` per distinct header (files without rows and
-    unreadable files contribute none). ``names`` label the files in log lines."""
+    unreadable files contribute none). ``names`` label the files in log lines, which say
+    they are left out of ``purpose``; the index of every file that cannot be read or parsed
+    is added to ``unreadable`` (a file without rows is readable)."""
     labels = names if names is not None else [str(p) for p in paths]
+    failed = unreadable if unreadable is not None else set()
+    left_out = f"left out of {purpose}"
     pending: dict[tuple[str, ...], _Pending] = {}
     for index, path in enumerate(paths):
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            log.error(
-                "%s: cannot be read (%s); left out of the photometry table", labels[index], exc
-            )
+            log.error("%s: cannot be read (%s); %s", labels[index], exc, left_out)
+            failed.add(index)
             continue
         lines = text.removeprefix("\ufeff").splitlines()
         if not lines or not lines[0].startswith("###"):
-            _parse_alone(text, labels[index])  # empty (no rows), or logs why it is not a file
+            # empty (no rows), or logs why it is not a file
+            if _parse_alone(text, labels[index], left_out) is None:
+                failed.add(index)
             continue
         data = [line for line in lines[1:] if line.strip()]
         stack = pending.setdefault(tuple(lines[0][3:].split()), _Pending(lines[0]))
@@ -66,10 +77,12 @@ def read_stacks(paths: Sequence[Path], *, names: Sequence[str] | None = None) ->
         stack.counts.append(len(data))
         stack.lines.extend(data)
     for stack in pending.values():
-        yield from _parse(stack, paths, labels)
+        yield from _parse(stack, paths, labels, failed, left_out)
 
 
-def _parse(stack: _Pending, paths: Sequence[Path], labels: Sequence[str]) -> Iterator[Stack]:
+def _parse(
+    stack: _Pending, paths: Sequence[Path], labels: Sequence[str], failed: set[int], left_out: str
+) -> Iterator[Stack]:
     """One parse for the whole stack; file by file if that fails, to leave out the bad one."""
     try:
         rows = parse_result("\n".join([stack.header, *stack.lines]) + "\n", source="stack")
@@ -79,14 +92,16 @@ def _parse(stack: _Pending, paths: Sequence[Path], labels: Sequence[str]) -> Ite
         yield Stack(rows, np.repeat(np.asarray(stack.files, dtype=np.intp), stack.counts))
         return
     for index in stack.files:  # rare: a file changed on disk, or damaged by hand
-        one = _parse_alone(paths[index].read_text("utf-8", "replace"), labels[index])
-        if one is not None and len(one):
+        one = _parse_alone(paths[index].read_text("utf-8", "replace"), labels[index], left_out)
+        if one is None:
+            failed.add(index)
+        elif len(one):
             yield Stack(one, np.full(len(one), index, dtype=np.intp))
 
 
-def _parse_alone(text: str, label: str) -> pd.DataFrame | None:
+def _parse_alone(text: str, label: str, left_out: str) -> pd.DataFrame | None:
     try:
         return parse_result(text, source=label)
     except ResultFileError as exc:
-        log.error("%s; left out of the photometry table", exc)
+        log.error("%s; %s", exc, left_out)
         return None

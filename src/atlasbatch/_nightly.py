@@ -27,7 +27,7 @@ used (of all of them when none was). The thresholds and their sources:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ from atlasbatch._nightly_options import NightlyOptions
 from atlasbatch._nights import night_numbers, sites
 from atlasbatch._photometry import AB_ZERO_POINT
 
-__all__ = ["NIGHTLY_COLUMNS", "REASONS", "nightly_light_curve"]
+__all__ = ["NIGHTLY_COLUMNS", "REASONS", "nightly_light_curve", "nightly_stack"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -68,27 +68,17 @@ def _texts(frame: pd.DataFrame, column: str) -> npt.NDArray[np.object_]:
     return np.asarray(frame[column].to_numpy(dtype=object, na_value=""), dtype=object)
 
 
-def _groups(
-    filters: npt.NDArray[np.object_], site: npt.NDArray[np.object_], nights: IntArray
-) -> tuple[IntArray, pd.DataFrame]:
-    """Group code of each exposure, and the (F, site, night) of each group (plain numpy
-    codes: a MultiIndex of three columns costs more than the averaging itself)."""
-    f_codes, f_values = pd.factorize(filters)
-    s_codes, s_values = pd.factorize(site)
-    n_codes, n_values = pd.factorize(nights)
-    width = len(s_values) * len(n_values)
-    combined = f_codes * width + s_codes * len(n_values) + n_codes
-    codes, keys = pd.factorize(combined)
-    f_of, rest = np.divmod(keys, width) if width else (keys, keys)
-    s_of, n_of = np.divmod(rest, len(n_values)) if len(n_values) else (rest, rest)
-    groups = pd.DataFrame(
-        {
-            "F": pd.array(np.asarray(f_values, dtype=object)[f_of], dtype="string"),
-            "site": pd.array(np.asarray(s_values, dtype=object)[s_of], dtype="string"),
-            "night": np.asarray(n_values, dtype=np.int64)[n_of],
-        }
-    )
-    return codes.astype(np.int64), groups
+def _groups(*keys: npt.NDArray[Any]) -> tuple[IntArray, IntArray]:
+    """Group code of each exposure (groups in order of first appearance), and the first
+    exposure of each group (plain numpy codes: a MultiIndex costs more than the averaging)."""
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        codes, uniques = pd.factorize(key)
+        combined = combined * max(len(uniques), 1) + codes
+    groups, _ = pd.factorize(combined)
+    first = np.full(groups.max(initial=-1) + 1, len(groups), dtype=np.int64)
+    np.minimum.at(first, groups, np.arange(len(groups), dtype=np.int64))
+    return groups.astype(np.int64), first
 
 
 def _reasons(
@@ -128,34 +118,61 @@ def nightly_light_curve(
     options = options or NightlyOptions()
     mjd = _floats(frame, "MJD")
     frame = frame.loc[np.isfinite(mjd)]
-    mjd = mjd[np.isfinite(mjd)]
     requested = len(controls) if requested_controls is None else requested_controls
     flags = (
         controls_bad(frame, controls, requested=requested, options=options) if controls else None
     )
+    curve = np.zeros(len(frame), dtype=np.int64)
+    counts = np.array([len(controls)], dtype=np.int64)
+    table = nightly_stack(frame, curve, flags=flags, controls=counts, options=options)
+    return table.drop(columns="curve")
+
+
+def nightly_stack(
+    frame: pd.DataFrame,
+    curve: IntArray,
+    *,
+    flags: npt.NDArray[np.bool_] | None,
+    controls: IntArray,
+    options: NightlyOptions,
+) -> pd.DataFrame:
+    """The nightly tables of many light curves stacked in ``frame`` at once, ``curve``
+    numbering each row's light curve: a ``curve`` column, then :data:`NIGHTLY_COLUMNS`,
+    sorted by curve, MJD and filter, each curve's rows exactly :func:`nightly_light_curve`'s.
+
+    ``flags`` marks the rows the control cut rejects (None: no cut); ``controls[k]`` is the
+    ``controls`` column of curve ``k``. Rows without an MJD are left out.
+    """
+    mjd = _floats(frame, "MJD")
+    finite = np.isfinite(mjd)
+    if not finite.all():
+        frame, mjd, curve = frame.loc[finite], mjd[finite], curve[finite]
+        flags = None if flags is None else flags[finite]
     reason = _reasons(frame, flags, options)
     site = sites(frame["Obs"]) if "Obs" in frame.columns else _texts(frame, "Obs")
-    codes, groups = _groups(_texts(frame, "F"), site, night_numbers(mjd, site))
-    size = len(groups)
+    filters, nights = _texts(frame, "F"), night_numbers(mjd, site)
+    codes, first = _groups(curve, filters, site, nights)
+    size = len(first)
     use = reason == 0
     flux, error = _floats(frame, "uJy"), _floats(frame, "duJy")
     stats = clipped_means(flux[use], error[use], codes[use], size=size, nsigma=options.clip_sigma)
     reason[np.flatnonzero(use)[~stats.kept_mask]] = _CLIPPED
     table = pd.DataFrame(
         {
-            "F": groups["F"],
-            "site": groups["site"],
-            "night": groups["night"],
+            "curve": curve[first],
+            "F": pd.array(filters[first], dtype="string"),
+            "site": pd.array(site[first], dtype="string"),
+            "night": nights[first].astype(np.int64),
             "MJD": _mean_mjd(mjd, codes, reason == 0, size),
             "uJy": stats.mean,
             "duJy": stats.error,
             **_magnitudes(stats.mean, stats.error, options.sigma_limit),
             "x2norm": stats.x2norm,
             **_counts(reason, codes, size),
-            "controls": np.full(size, len(controls), dtype=np.int64),
+            "controls": controls[curve[first]].astype(np.int64),
         }
     )
-    return table.sort_values(["MJD", "F"], kind="stable", ignore_index=True)
+    return table.sort_values(["curve", "MJD", "F"], kind="stable", ignore_index=True)
 
 
 def _mean_mjd(

@@ -1,12 +1,14 @@
-"""The nightly rows of each family, kept between runs so only changed families are redone.
+"""The nightly rows of each batch of families, kept between runs so only changed ones are redone.
 
 Rebuilding ``photometry_nightly.parquet`` would otherwise read every light curve of a run
 again each time anything changed (a resume that stored one more result, a ``cleanup``): for
 10,000 targets with 8 controls each, hours of parsing. A family's rows depend only on its
-light-curve files, its rows' identities and the options, so they are kept in
+light-curve files, its rows' identities and the options, so a batch of families
+(:mod:`._nightly_batch`, whose boundaries a changed family does not move) is kept in
 ``DIR/.nightly-cache/<digest>.parquet`` under a digest of exactly those (file size and
-modification time standing for the content, as ``make`` does); a family whose digest is
-known is read back in milliseconds. The cache is a convenience, not a record: a file
+modification time standing for the content, as ``make`` does); a batch whose digest is
+known is read back in milliseconds. One entry per batch, not per family: a file per target
+cost more to write than its rows cost to compute. The cache is a convenience, not a record: a file
 that cannot be read is computed again, writes are not fsynced, and entries no family used
 in the last rebuild are removed.
 """
@@ -19,7 +21,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,7 +34,7 @@ __all__ = ["CACHE_DIR", "NightlyCache"]
 
 CACHE_DIR = ".nightly-cache"
 #: Part of every digest: change it when the nightly columns or their meaning change.
-_FORMAT = "nightly-1"
+_FORMAT = "nightly-2"
 
 
 class NightlyCache:
@@ -48,17 +50,17 @@ class NightlyCache:
         self.families = 0
         self.hits = 0
 
-    def rows(self, family: Family, compute: Callable[[], pa.Table]) -> pa.Table:
-        """The family's rows: from the cache when its files are unchanged, else computed
+    def rows(self, batch: Sequence[Family], compute: Callable[[], pa.Table]) -> pa.Table:
+        """The batch's rows: from the cache when its files are unchanged, else computed
         (and kept)."""
-        self.families += 1
-        name = f"{self._digest(family)}.parquet"
+        self.families += len(batch)
+        name = f"{self._digest(batch)}.parquet"
         self._used.add(name)
         path = self._folder / name
         with contextlib.suppress(OSError, pa.ArrowException):
             table = pq.read_table(path)
             if table.schema.equals(self._schema):
-                self.hits += 1
+                self.hits += len(batch)
                 return table
         table = compute()
         self._keep(path, table)
@@ -73,12 +75,16 @@ class NightlyCache:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 
-    def _digest(self, family: Family) -> str:
+    def _digest(self, batch: Sequence[Family]) -> str:
         parts: list[object] = [_FORMAT, self._options]
-        for curve in family.curves():
-            target = curve.target
-            parts.append([target.line, target.name, curve.task_id, str(curve.key),
-                          *self._file_state(curve.key)])  # fmt: skip
+        for family in batch:
+            # the family's shape too: the same curves grouped otherwise give other rows
+            parts.append([len(family.members), len(family.controls), family.requested])
+            for curve in family.curves():
+                target = curve.target
+                parts.append([target.line, target.name, target.control_of,
+                              target.control_index, curve.task_id, str(curve.key),
+                              *self._file_state(curve.key)])  # fmt: skip
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 

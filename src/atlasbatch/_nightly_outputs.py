@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Hashable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from atlasbatch._nightly_options import NightlyOptions
 if TYPE_CHECKING:  # pandas and pyarrow only when there is a table to write
     import pandas as pd
 
-    from atlasbatch._nightly_table import Family, SourceCurve
+    from atlasbatch._nightly_table import SourceCurve
 
 __all__ = [
     "NIGHTLY_NAME",
@@ -95,45 +96,19 @@ def _write(
     out_dir: Path, curves: list[SourceCurve], *, options: NightlyOptions, path: Path,
     twin: Path | None,
 ) -> None:  # fmt: skip
-    """Stream every family's rows into the table, from the cache where nothing changed."""
-    import pyarrow as pa  # noqa: PLC0415
-
+    """Stream every batch of families into the table, from the cache where nothing changed."""
+    from atlasbatch._nightly_batch import batch_rows, batches  # noqa: PLC0415
     from atlasbatch._nightly_cache import NightlyCache  # noqa: PLC0415
-    from atlasbatch._nightly_table import (  # noqa: PLC0415
-        NightlyTableWriter,
-        families,
-        family_tables,
-        with_provenance,
-    )
-
-    def load(key: Hashable) -> pd.DataFrame | None:
-        return _read(out_dir / str(key))
+    from atlasbatch._nightly_table import NightlyTableWriter, families  # noqa: PLC0415
 
     with NightlyTableWriter(path, csv_path=twin) as writer:
         cache = NightlyCache(out_dir, options=options, schema=writer.schema)
-        for family in families(curves):
-
-            def compute(family: Family = family) -> pa.Table:
-                found = family_tables(family, load, options)
-                parts = [writer.to_arrow(with_provenance(c, t)) for c, t in found]
-                return pa.concat_tables(parts) if parts else writer.schema.empty_table()
-
-            writer.add_arrow(cache.rows(family, compute))
+        compute = partial(batch_rows, out_dir=out_dir, options=options, schema=writer.schema)
+        for batch in batches(families(curves), out_dir):
+            writer.add_arrow(cache.rows(batch, partial(compute, batch)))
     cache.prune()
     log.info("%s: %d rows (%d families read again)", path.name, writer.rows_written,
              cache.families - cache.hits)  # fmt: skip
-
-
-def _read(path: Path) -> pd.DataFrame | None:
-    """A stored light curve, or None (logged) when it cannot be read."""
-    from atlasbatch._exceptions import ResultFileError  # noqa: PLC0415
-    from atlasbatch._results import parse_result  # noqa: PLC0415 - pandas
-
-    try:
-        return parse_result(path.read_text(encoding="utf-8"), source=path.name)
-    except (OSError, ResultFileError) as exc:
-        log.error("%s: %s", path.name, exc)
-        return None
 
 
 def outcomes_nightly(outcomes: Iterable[Outcome], options: NightlyOptions) -> pd.DataFrame:
