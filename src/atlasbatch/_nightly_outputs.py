@@ -10,6 +10,7 @@ run costs nothing. :func:`outcomes_nightly` builds the same table from a
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 from collections.abc import Hashable, Iterable
@@ -18,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlasbatch._ledger import Ledger
-from atlasbatch._models import Outcome, State
+from atlasbatch._models import Outcome
 from atlasbatch._nightly_options import NightlyOptions
 
 if TYPE_CHECKING:  # pandas and pyarrow only when there is a table to write
     import pandas as pd
 
-    from atlasbatch._nightly_table import SourceCurve
+    from atlasbatch._nightly_table import Family
 
 __all__ = [
     "NIGHTLY_NAME",
@@ -78,33 +79,30 @@ def write_nightly_table(
     stamp = _stamp(ledger, options, csv)
     if path.is_file() and ledger.meta(_STAMP_KEY) == stamp and (twin is None or twin.is_file()):
         return False
-    from atlasbatch._nightly_table import SourceCurve  # noqa: PLC0415 - pandas, pyarrow
+    from atlasbatch._nightly_families import ledger_families  # noqa: PLC0415 - pandas, pyarrow
 
-    curves = [
-        SourceCurve(row.target, row.path if row.state is State.DOWNLOADED else None, row.task_id)
-        for row in ledger.outcomes()
-        if row.state is not State.INVALID
-    ]
-    if not any(curve.key is not None for curve in curves):
+    found = ledger_families(ledger)  # a stream: memory flat in the number of rows
+    first = next(found, None)
+    if first is None:  # no light curve at all
         return False
-    _write(out_dir, curves, options=options, path=path, twin=twin)
+    _write(out_dir, itertools.chain([first], found), options=options, path=path, twin=twin)
     ledger.set_meta(_STAMP_KEY, stamp)
     return True
 
 
 def _write(
-    out_dir: Path, curves: list[SourceCurve], *, options: NightlyOptions, path: Path,
+    out_dir: Path, found: Iterable[Family], *, options: NightlyOptions, path: Path,
     twin: Path | None,
 ) -> None:  # fmt: skip
     """Stream every batch of families into the table, from the cache where nothing changed."""
     from atlasbatch._nightly_batch import batch_rows, batches  # noqa: PLC0415
     from atlasbatch._nightly_cache import NightlyCache  # noqa: PLC0415
-    from atlasbatch._nightly_table import NightlyTableWriter, families  # noqa: PLC0415
+    from atlasbatch._nightly_table import NightlyTableWriter  # noqa: PLC0415
 
     with NightlyTableWriter(path, csv_path=twin) as writer:
         cache = NightlyCache(out_dir, options=options, schema=writer.schema)
         compute = partial(batch_rows, out_dir=out_dir, options=options, schema=writer.schema)
-        for batch in batches(families(curves), out_dir):
+        for batch in batches(found, out_dir):
             writer.add_arrow(cache.rows(batch, partial(compute, batch)))
     cache.prune()
     log.info("%s: %d rows (%d families read again)", path.name, writer.rows_written,
