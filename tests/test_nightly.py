@@ -333,6 +333,8 @@ def test_a_rebuild_reads_again_only_the_families_whose_files_changed(
 ) -> None:
     emu = atlas_emulator_factory(**fast(task_seconds=0.01, user_slots=4))
     monkeypatch.setenv("ATLAS_TOKEN", emu.token)
+    # a batch of one family each (the cache keeps one entry per batch: test_nightly_batch)
+    monkeypatch.setattr("atlasbatch._nightly_batch.FAMILIES_PER_BATCH", 1)
     targets, out = targets_file(tmp_path / "sne.csv", 3), tmp_path / "run"
     argv = ["fetch", str(targets), "--out", str(out), "--no-plots", "--controls", "2"]
     assert main([*argv, *server_args(emu)]) == 0
