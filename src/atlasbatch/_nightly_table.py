@@ -3,10 +3,11 @@
 Each row is one target, filter and night (:mod:`._nightly`), with the target's provenance
 first: ``target``, ``target_line``, ``control_of`` and ``control_index`` (set on the rows of
 control positions, :mod:`._controls`), ``task_id``. A target is averaged together with its
-control light curves, which are loaded alongside it, so at most one target and its controls
-are in memory at a time; the table is streamed in row groups and appears only whole
-(written to a temporary name, then renamed), like ``photometry.parquet``. Each light curve
-is read once per family, also when duplicate rows share it.
+control light curves (:func:`family_tables`: one family at a time, for light curves held in
+memory; a run directory's files go a batch of families at a time, :mod:`._nightly_batch`);
+the table is streamed in row groups and appears only whole (written to a temporary name,
+then renamed), like ``photometry.parquet``. Each light curve is read once per family, also
+when duplicate rows share it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ _PROVENANCE = {
     "target": "string", "target_line": "int64", "control_of": "Int64",
     "control_index": "Int64", "task_id": "Int64",
 }  # fmt: skip
-_ROW_GROUP_ROWS = 65_536
+# Rows buffered before they are written (~35 columns: ~5 MB), as for photometry.parquet.
+_ROW_GROUP_ROWS = 16_384
 Loader = Callable[[Hashable], pd.DataFrame | None]
 
 
