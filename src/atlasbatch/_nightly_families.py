@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from atlasbatch._control_lines import CONTROL_LINE_BASE, MAX_CONTROLS, control_line
+from atlasbatch._controls import has_controls
 from atlasbatch._ledger import Ledger
 from atlasbatch._ledger_schema import OutcomeRow
 from atlasbatch._models import State
@@ -32,6 +33,8 @@ def _curve(row: OutcomeRow) -> SourceCurve:
 
 def _rows(ledger: Ledger, *, controls: bool) -> Iterator[SourceCurve]:
     """The input rows (or the control rows) that are not invalid, in line order."""
+    if controls and not has_controls(ledger):  # no pass over every row for nothing
+        return
     for row in ledger.iter_outcomes():
         if (row.target.line >= CONTROL_LINE_BASE) == controls and row.state is not State.INVALID:
             yield _curve(row)
