@@ -16,8 +16,9 @@ import pyarrow as pa
 import pytest
 
 import atlasbatch._nightly_batch as nightly_batch
-from atlasbatch._models import Target
+from atlasbatch._models import State, Target
 from atlasbatch._nightly_batch import batch_rows, batches
+from atlasbatch._nightly_families import ledger_families
 from atlasbatch._nightly_options import NightlyOptions
 from atlasbatch._nightly_outputs import write_nightly_table
 from atlasbatch._nightly_table import (
@@ -204,3 +205,37 @@ def test_the_cache_keeps_a_batch_per_entry_and_redoes_only_the_changed_batch(
     assert f"({len(changed)} families read again)" in caplog.text
     pd.testing.assert_frame_equal(before, pd.read_parquet(out / "photometry_nightly.parquet"))
     assert len(list((out / ".nightly-cache").glob("*.parquet"))) == len(cut)  # old one pruned
+
+
+@pytest.mark.usefixtures("isolated")
+def test_the_ledgers_families_stream_as_the_list_gives_them(
+    atlas_emulator_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = atlas_emulator_factory(**fast(task_seconds=0.01, user_slots=4))
+    monkeypatch.setenv("ATLAS_TOKEN", emu.token)
+    rows: list[dict[str, object]] = [
+        {"name": f"SN {i}", "ra": 150.0 + i, "dec": 2.0, "mjd_min": 59650, "mjd_max": 59700}
+        for i in range(5)
+    ]
+    rows.insert(2, {**rows[3], "name": "SN 3 first"})  # a duplicate row before its twin
+    rows.append({**rows[0], "name": "SN 0 again"})
+    rows.append({**rows[0], "name": "bad", "ra": "nowhere"})  # invalid (--keep-going)
+    targets, out = write_csv(tmp_path / "sne.csv", rows), tmp_path / "run"
+    limits = ["--write-rate", str(emu.config.write_rate), "--read-rate", str(emu.config.read_rate)]
+    argv = ["fetch", str(targets), "--out", str(out), "--no-plots", "--controls", "3",
+            "--keep-going", "--base-url", emu.base_url, *limits]  # fmt: skip
+    assert main(argv) == 1  # the invalid row
+    with open_run(out, base_url=emu.base_url) as ledger:
+        by_name = {r.target.name: r.target.line for r in ledger.outcomes()}
+        ledger.set_state(by_name["SN 1"], State.FAILED, error="gone")  # its controls: orphans
+        ledger.set_state(by_name["SN 2_i002"], State.FAILED, error="gone")  # asked, not got
+        listed = [
+            SourceCurve(r.target, r.path if r.state is State.DOWNLOADED else None, r.task_id)
+            for r in ledger.outcomes()
+            if r.state is not State.INVALID
+        ]
+        expected = families(listed)
+        assert list(ledger_families(ledger)) == expected
+    assert any(len(f.members) == 2 for f in expected)  # the duplicates were exercised
+    assert sum(f.members[0].target.control_of is not None for f in expected) == 3  # orphans
+    assert any(f.requested == 3 and len(f.controls) == 2 for f in expected)
