@@ -24,6 +24,7 @@ from atlasbatch._ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._poller import classify
 from atlasbatch._reconcile import settle_batch
+from atlasbatch._streaming import Body
 
 __all__ = [
     "CleanupReport",
@@ -158,12 +159,12 @@ async def _save_if_finished(
         return
     dest = scratch_dir(scratch) / f"{update.task_id}.part"
     fetched = await fetch_result(client, update.task_id, update.result_url, dest=dest)
-    if fetched.path is None or not fetched.rows:
-        state = State.NO_DATA if fetched.path is not None else State.FAILED
-        error = "No data returned" if fetched.path is not None else fetched.problem
+    if fetched.body is None or not fetched.rows:
+        state = State.NO_DATA if fetched.body is not None else State.FAILED
+        error = "No data returned" if fetched.body is not None else fetched.problem
         ledger.task_done(update.task_id, line, state, error=error)
         return
-    path = save(ledger.target(line), _take(dest))
+    path = save(ledger.target(line), _take(fetched.body))
     ledger.task_done(update.task_id, line, State.DOWNLOADED, path=path)
     report.downloaded += 1
 
@@ -177,10 +178,10 @@ async def _delete_image_children(
     report.failed += refused
 
 
-def _take(path: Path) -> bytes:
-    """A checked download's bytes; the scratch copy goes."""
-    data = path.read_bytes()
-    path.unlink()
+def _take(body: Body) -> bytes:
+    """A checked download's bytes; a scratch copy (a large one spilled to disk) goes."""
+    data = body.read()
+    body.discard()
     return data
 
 

@@ -35,7 +35,7 @@ from atlasbatch._limiter import Priority, SlidingWindow
 from atlasbatch._models import Target
 from atlasbatch._outage import Outage
 from atlasbatch._responses import retry_after_seconds
-from atlasbatch._streaming import stream_to_file
+from atlasbatch._streaming import INLINE_BYTES, Body, stream_body
 from atlasbatch._wire_faults import raise_for, transient_or_uncertain, transport_error
 
 __all__ = ["AtlasClient", "ListPage"]
@@ -202,17 +202,33 @@ class AtlasClient:
         return None if response.status_code == 404 else cast(Json, body)
 
     async def download(self, result_url: str, dest: Path) -> int:
-        """Stream a result file (static, not throttled) into ``dest``; its size in bytes.
+        """Stream a file (static, not throttled) into ``dest``; its size in bytes.
 
         Never holds the file in memory; refuses one above ``Settings.max_result_bytes``
         (:class:`ResultTooLargeError`, ``dest`` removed). NotFoundError when it is gone.
         """
+        body = await self.download_body(result_url, dest, inline=0)  # every byte on disk
+        if body.path is None:  # an empty body: nothing was written, yet the file is expected
+            await anyio.Path(dest).write_bytes(b"")
+        return body.size
+
+    async def download_body(
+        self, result_url: str, spill: Path, *, inline: int = INLINE_BYTES
+    ) -> Body:
+        """A file (static, not throttled): in memory up to ``inline`` bytes, else in ``spill``.
+
+        Never holds more than ``inline`` bytes; refuses a file above
+        ``Settings.max_result_bytes`` (:class:`ResultTooLargeError`, nothing kept).
+        NotFoundError when it is gone.
+        """
         url = self._rebase(result_url)
+        limit = self.settings.max_result_bytes
         async with self._download_pace:
-            limit = self.settings.max_result_bytes
-            size = await self._retrying(lambda: stream_to_file(self._http, url, dest, limit=limit))
+            body = await self._retrying(
+                lambda: stream_body(self._http, url, spill, limit=limit, inline=inline)
+            )
         self.downloads += 1
-        return size
+        return body
 
     async def request_images(self, task_id: int) -> tuple[int, str]:
         """``POST /queue/<id>/requestimages/`` (not throttled): the status and, for the 302

@@ -21,6 +21,7 @@ from atlasbatch._fetcher import Fetched, ResultSaver, fetch_result
 from atlasbatch._ledger import Ledger
 from atlasbatch._models import State, Target
 from atlasbatch._storage import storage_error
+from atlasbatch._streaming import Body
 
 if TYPE_CHECKING:  # only for annotations: a run keeps no frame unless asked
     import pandas as pd
@@ -99,25 +100,26 @@ class Downloads:
         )
         if fetched.gone:
             await self._gone(task_id, line)
-        elif fetched.path is not None:  # NO_DATA files are dropped with the scratch dir
-            await self._store(task_id, self._ledger.target(line), fetched.path, fetched)
+        elif fetched.body is not None:
+            await self._store(task_id, self._ledger.target(line), fetched.body, fetched)
         else:
             await self._settle(task_id, line, State.FAILED, error=fetched.problem)
 
-    async def _store(self, task_id: int, target: Target, file: Path, fetched: Fetched) -> None:
+    async def _store(self, task_id: int, target: Target, body: Body, fetched: Fetched) -> None:
         state = State.DOWNLOADED if fetched.rows else State.NO_DATA
         path = None
-        if state is State.DOWNLOADED and self._save is not None:
-            try:
-                path = await anyio.to_thread.run_sync(_store_file, self._save, target, file)
-            except OSError as exc:  # full, read-only, gone: no waiting mends it
-                raise storage_error(exc, folder=self._scratch.parent) from exc
+        try:
+            if state is State.DOWNLOADED and self._save is not None:
+                # the saver fsyncs: never on the event loop, even for a small file
+                path = await anyio.to_thread.run_sync(_store_body, self._save, target, body)
+        except OSError as exc:  # full, read-only, gone: no waiting mends it
+            raise storage_error(exc, folder=self._scratch.parent) from exc
+        finally:
+            body.discard()  # a spilled scratch copy, stored or not (nothing for a small one)
         error = None if state is State.DOWNLOADED else "No data returned"
         await self._settle(task_id, target.line, state, error=error, path=path, data=fetched.frame)
 
 
-def _store_file(save: ResultSaver, target: Target, file: Path) -> str:
-    """Hand a checked download to the saver, then drop the scratch copy."""
-    path = save(target, file.read_bytes())
-    file.unlink(missing_ok=True)
-    return path
+def _store_body(save: ResultSaver, target: Target, body: Body) -> str:
+    """Hand a checked download to the saver (reading a spilled one back from disk)."""
+    return save(target, body.read())

@@ -1,4 +1,4 @@
-"""Getting one result file: stream it to disk, check it, a fresh URL after a 404.
+"""Getting one result file: download it, check it, a fresh URL after a 404.
 
 The pipeline decides what a result means for the run; this module only answers "here is
 the file, with so many rows", "it is gone", or "it is not a good file". Transient faults
@@ -20,9 +20,10 @@ from atlasbatch._exceptions import NotFoundError, ResultFileError
 from atlasbatch._filenames import FileNames
 from atlasbatch._models import State, Target
 from atlasbatch._poller import classify
-from atlasbatch._result_check import check_result_file
+from atlasbatch._result_check import check_result_bytes, check_result_file
 from atlasbatch._results import parse_result, write_atomic
 from atlasbatch._storage import storage_error
+from atlasbatch._streaming import INLINE_BYTES, Body
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["Fetched", "ResultSaver", "fetch_result", "save_result_file", "scratch_dir"]
 
 _TRIES = 3
-_INLINE_BYTES = 1 << 20  # smaller files are checked faster than a thread hop
 
 #: Stores one downloaded result (the bytes of the server's file); returns its path
 #: relative to the run directory.
@@ -39,9 +39,13 @@ ResultSaver = Callable[[Target, bytes], str]
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The result of fetching one task's file: on disk at ``path``, or gone, or a problem."""
+    """The result of fetching one task's file: its checked ``body``, or gone, or a problem.
 
-    path: Path | None = None
+    The body is in memory, or (above the spool threshold) in the scratch file: the caller
+    hands it to the saver, then calls its :meth:`~atlasbatch._streaming.Body.discard`.
+    """
+
+    body: Body | None = None
     rows: int = 0
     frame: pd.DataFrame | None = None
     gone: bool = False
@@ -49,22 +53,30 @@ class Fetched:
 
 
 async def fetch_result(
-    client: AtlasClient, task_id: int, url: str, *, dest: Path, want_frame: bool = False
+    client: AtlasClient,
+    task_id: int,
+    url: str,
+    *,
+    dest: Path,
+    want_frame: bool = False,
+    inline: int = INLINE_BYTES,
 ) -> Fetched:
-    """Download ``url`` into ``dest`` and check it; re-read the task on 404.
+    """Download ``url`` and check it; re-read the task on 404.
 
-    ``want_frame``: also parse the file into a DataFrame (only for callers that keep data).
-    Raises only what must stop a run (authentication, local storage, TLS set-up).
+    The file stays in memory up to ``inline`` bytes; a larger one goes to ``dest`` (a
+    scratch file). ``want_frame``: also parse the file into a DataFrame (only for callers
+    that keep data). Raises only what must stop a run (authentication, local storage, TLS
+    set-up).
     """
     problem = "no attempt"
     source = f"task {task_id}"
     for _ in range(_TRIES):
         try:
-            size = await client.download(url, dest)
-            if size > _INLINE_BYTES:  # seconds of work: keep the event loop free meanwhile
-                rows, frame = await anyio.to_thread.run_sync(_read, dest, source, want_frame)
-            else:
-                rows, frame = _read(dest, source, want_frame=want_frame)
+            body = await client.download_body(url, dest, inline=inline)
+            if body.path is not None:  # seconds of work: keep the event loop free meanwhile
+                rows, frame = await anyio.to_thread.run_sync(_read, body, source, want_frame)
+            else:  # small: checked faster than a thread hop
+                rows, frame = _read(body, source, want_frame=want_frame)
         except NotFoundError:
             refreshed = await _fresh_url(client, task_id)
             if refreshed is None:
@@ -74,25 +86,31 @@ async def fetch_result(
         except ResultFileError as exc:  # cut, garbled or too large: the file is the problem
             problem = str(exc)
             continue
-        return Fetched(path=dest, rows=rows, frame=frame)
+        return Fetched(body=body, rows=rows, frame=frame)
     _discard(dest)
     return Fetched(problem=problem)
 
 
-def _read(path: Path, source: str, want_frame: bool) -> tuple[int, pd.DataFrame | None]:
+def _read(body: Body, source: str, want_frame: bool) -> tuple[int, pd.DataFrame | None]:
     """Rows in a downloaded file, and its DataFrame when wanted."""
-    rows = _check(path, source)
+    rows = _check(body, source)
     if not want_frame:
         return rows, None
-    return rows, parse_result(path.read_text("utf-8", "replace"), source=source)
+    return rows, parse_result(body.read().decode("utf-8", "replace"), source=source)
 
 
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _check(path: Path, source: str) -> int:
+def _check(body: Body, source: str) -> int:
     """Rows in a downloaded file; the runner's files end with a newline, a cut one may not."""
+    if body.data is not None:
+        if body.data and not body.data.endswith(b"\n"):
+            raise ResultFileError(f"{source}: result file cut short")
+        return check_result_bytes(body.data, source=source)
+    assert body.path is not None  # one or the other, by construction
+    path = body.path
     with path.open("rb") as handle:
         size = handle.seek(0, 2)
         if size:
@@ -103,7 +121,7 @@ def _check(path: Path, source: str) -> int:
 
 
 def scratch_dir(out_dir: Path) -> Path:
-    """Where downloads land before they are checked and stored: the run's own disk."""
+    """Where large downloads land before they are checked and stored: the run's own disk."""
     folder = out_dir / ".downloads"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,15 @@ and names the line at fault the same way.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+from typing import TextIO
 
 from atlasbatch._exceptions import ResultFileError
 from atlasbatch._results import INT_COLUMNS, SERVER_COLUMNS, STRING_COLUMNS
 
-__all__ = ["check_result_file"]
+__all__ = ["check_result_bytes", "check_result_file"]
 
 _REQUIRED = ("MJD", "uJy", "duJy", "F")
 # pandas reads these as missing values, so parse_result accepts them in numeric columns.
@@ -29,24 +31,37 @@ _MISSING = frozenset(
 def check_result_file(path: Path, *, source: str) -> int:
     """The number of data rows in ``path``; ResultFileError if it is not a good result file."""
     with path.open("r", encoding="utf-8", errors="replace", newline=None) as handle:
-        first = handle.readline().removeprefix("\ufeff")
-        if not first.strip():
-            if any(line.strip() for line in handle):
-                raise _not_atlas(first, source)
-            return 0  # empty, or blank lines only: "no data"
-        names = _header_names(first.rstrip("\n"), source=source)
-        checks = [_kind(name) for name in names]
-        rows, last_count, last_number = 0, len(names), 1
-        for number, line in enumerate(handle, start=2):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) > len(names):
-                raise ResultFileError(
-                    f"{source}: line {number}: {len(fields)} fields but the header has {len(names)}"
-                )
-            _check_values(fields, names, checks, number, source=source)
-            rows, last_count, last_number = rows + 1, len(fields), number
+        return _check_text(handle, source=source)
+
+
+def check_result_bytes(data: bytes, *, source: str) -> int:
+    """:func:`check_result_file` for a body held in memory (decoded exactly as the file is)."""
+    with io.TextIOWrapper(
+        io.BytesIO(data), encoding="utf-8", errors="replace", newline=None
+    ) as text:
+        return _check_text(text, source=source)
+
+
+def _check_text(handle: TextIO, *, source: str) -> int:
+    """The rows of a result file read line by line from ``handle``."""
+    first = handle.readline().removeprefix("\ufeff")
+    if not first.strip():
+        if any(line.strip() for line in handle):
+            raise _not_atlas(first, source)
+        return 0  # empty, or blank lines only: "no data"
+    names = _header_names(first.rstrip("\n"), source=source)
+    checks = [_kind(name) for name in names]
+    rows, last_count, last_number = 0, len(names), 1
+    for number, line in enumerate(handle, start=2):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) > len(names):
+            raise ResultFileError(
+                f"{source}: line {number}: {len(fields)} fields but the header has {len(names)}"
+            )
+        _check_values(fields, names, checks, number, source=source)
+        rows, last_count, last_number = rows + 1, len(fields), number
     if last_count < len(names):
         raise ResultFileError(
             f"{source}: line {last_number}: truncated file, last row has {last_count} of "
