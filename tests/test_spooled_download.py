@@ -2,19 +2,23 @@
 
 A small result (nearly all of them) stays in memory: no scratch file is created, read back
 and removed for it. One above the spool threshold goes to the scratch folder as before. The
-size limit, the checks for cut files and the retries hold on both paths.
+size limit, the checks for cut files and the retries hold on both paths. The client keeps
+few connections open: a pooled connection costs CPU on every request.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
+from anyio.abc import SocketStream, TaskStatus
 
-from atlasbatch import Session, State
+from atlasbatch import Session, Settings, State
 from atlasbatch._client import AtlasClient
 from atlasbatch._fetcher import fetch_result, save_result_file
 from atlasbatch._models import Target
@@ -155,3 +159,72 @@ async def test_both_paths_give_the_same_checked_body(
     assert fetched.rows == len(fetched.frame) == data.count(b"\n") - 1
     body.discard()
     assert not dest.exists()
+
+
+class ConnectionCount:
+    """A loopback TCP relay in front of the emulator: how many connections the client holds
+    open at once (what the server's side of a socket sees, whatever the client library)."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.open = self.peak = self.total = 0
+
+    async def serve(self, *, task_status: TaskStatus[int]) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        async with listener:
+            task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))
+            await listener.serve(self._relay)
+
+    async def _relay(self, client: SocketStream) -> None:
+        self.open, self.total = self.open + 1, self.total + 1
+        self.peak = max(self.peak, self.open)
+        try:
+            server = await anyio.connect_tcp("127.0.0.1", self.upstream)
+            async with client, server, anyio.create_task_group() as tg:
+                tg.start_soon(_pipe, client, server, tg.cancel_scope)
+                await _pipe(server, client, tg.cancel_scope)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+        finally:
+            self.open -= 1
+
+
+async def _pipe(source: SocketStream, sink: SocketStream, scope: anyio.CancelScope) -> None:
+    try:
+        async for chunk in source:  # bounded: ends when either side closes
+            await sink.send(chunk)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        pass
+    scope.cancel()
+
+
+async def test_the_client_keeps_few_connections_open(emulator: Factory) -> None:
+    emu = emulator(write_rate="1000/1s", read_rate="1000/1s")
+    relay = ConnectionCount(emu.port)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(relay.serve)
+        base = emu.base_url.replace(f":{emu.port}/", f":{port}/")
+        settings = client_settings(emu, base_url=base, download_concurrency=2)
+        async with Session(token=emu.token, settings=settings) as session:
+            report = await session.run(windowed(200))
+        tg.cancel_scope.cancel()
+    assert {o.state for o in report.outcomes} == {State.DOWNLOADED}
+    stats = emu.stats()
+    assert stats["tasks_live"] == 0 and stats["downloads"] == 200
+    # two for the result files (the download workers), four for the API, however many
+    # workers wait on them; connections are kept, not opened per request
+    assert 1 <= relay.peak <= 2 + 4, relay.peak
+    assert relay.total <= 30, relay.total  # not one per request (~400)
+
+
+def test_the_result_file_client_verifies_certificates_too() -> None:
+    """Result files have their own connection pool: built like the API's, TLS verified."""
+    client = AtlasClient(token="0" * 40, settings=Settings())
+    assert client._files is not client._http
+    for http in (client._http, client._files):
+        transport = http._transport
+        assert isinstance(transport, httpx.AsyncHTTPTransport)
+        context = transport._pool._ssl_context
+        assert isinstance(context, ssl.SSLContext)
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        assert http._mounts == {} and not http.follow_redirects

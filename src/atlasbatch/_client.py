@@ -13,9 +13,8 @@ refuses to send) are permanent: :class:`ConnectionSetupError`, never retried.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -31,6 +30,7 @@ from atlasbatch._exceptions import (
     ServerError,
     SubmissionUncertainError,
 )
+from atlasbatch._http_clients import API_CONNECTIONS, http_client
 from atlasbatch._limiter import Priority, SlidingWindow
 from atlasbatch._models import Target
 from atlasbatch._outage import Outage
@@ -47,20 +47,6 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class _TokenAuth(httpx.Auth):
-    """``Authorization: Token …``; its repr never shows the token."""
-
-    def __init__(self, token: str) -> None:
-        self._header = f"Token {token}"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
-
-    def __repr__(self) -> str:
-        return "_TokenAuth(<hidden>)"
-
-
 @dataclass(frozen=True, slots=True)
 class ListPage:
     """One page of ``GET /queue/``; ``etag`` is what to send as If-None-Match next time."""
@@ -69,10 +55,6 @@ class ListPage:
     next_url: str | None
     etag: str | None
     count: int
-
-
-def _user_agent() -> str:
-    return f"atlasbatch/{version('atlasbatch')} (+httpx)"
 
 
 class AtlasClient:
@@ -104,13 +86,12 @@ class AtlasClient:
         )
         self._sleep = sleep
         self.outage = Outage(max_wait=self.settings.retry_max_wait, sleep=sleep)
-        self._http = httpx.AsyncClient(
-            auth=_TokenAuth(token),
-            headers={"Accept": "application/json", "User-Agent": _user_agent()},
-            timeout=httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout)),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._http = http_client(token, self.settings, transport, connections=API_CONNECTIONS)
+        # an injected transport is one (the caller's): no second pool to open or close
+        self._files = self._http
+        if transport is None:
+            width = self.settings.download_concurrency
+            self._files = http_client(token, self.settings, None, connections=width)
         # Result files are static and unthrottled; a leaky bucket keeps us gentle anyway.
         self._download_pace = AsyncLimiter(self.settings.downloads_per_second, 1.0)
         self.downloads = 0
@@ -122,7 +103,11 @@ class AtlasClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+        try:
+            await self._http.aclose()
+        finally:
+            if self._files is not self._http:
+                await self._files.aclose()
 
     def url(self, path: str) -> str:
         """An API URL below the base, always with the trailing slash the server wants."""
@@ -225,7 +210,7 @@ class AtlasClient:
         limit = self.settings.max_result_bytes
         async with self._download_pace:
             body = await self._retrying(
-                lambda: stream_body(self._http, url, spill, limit=limit, inline=inline)
+                lambda: stream_body(self._files, url, spill, limit=limit, inline=inline)
             )
         self.downloads += 1
         return body
