@@ -13,6 +13,7 @@ refuses to send) are permanent: :class:`ConnectionSetupError`, never retried.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ __all__ = ["AtlasClient", "ListPage"]
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+# A relative path made of plain segments ("queue/123/"): joined to the base by appending.
+_PLAIN_PATH = re.compile(r"[\w-]+(?:/[\w-]+)*/?")
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -75,6 +78,9 @@ class AtlasClient:
         token = check_token(token)  # before anything: a bad token is a local, permanent fault
         self.settings = settings or Settings()
         self.base = check_base_url(self.settings.base_url)
+        text = str(self.base)  # "scheme://host[:port]/path/": its origin, and the prefix of
+        self._origin = text[: text.index("/", len(self.base.scheme) + 3) + 1]  # every API URL
+        self._prefix = None if self.base.query or self.base.fragment else text
         margin = self.settings.window_margin
         # one budget with every atlasbatch process of this account: the server counts per user
         budget = shared_budget(str(self.base), token=token)
@@ -111,6 +117,8 @@ class AtlasClient:
 
     def url(self, path: str) -> str:
         """An API URL below the base, always with the trailing slash the server wants."""
+        if self._prefix is not None and _PLAIN_PATH.fullmatch(path):
+            return self._prefix + path  # what join gives for such a path, at 1/1000 the cost
         return str(self.base.join(path))
 
     # --- the calls -------------------------------------------------------------------
@@ -242,6 +250,8 @@ class AtlasClient:
         Production answers absolute URLs on its public host whatever host was asked; a
         server reached another way (a tunnel, the emulator) is asked for the same path.
         """
+        if url.startswith(self._origin):  # the usual case, seen without parsing the URL
+            return url
         parsed = httpx.URL(url)
         base = self.base
         if (parsed.scheme, parsed.host, parsed.port) == (base.scheme, base.host, base.port):
