@@ -218,9 +218,11 @@ async def test_the_client_keeps_few_connections_open(emulator: Factory) -> None:
 
 
 def test_the_result_file_client_verifies_certificates_too() -> None:
-    """Result files have their own connection pool: built like the API's, TLS verified."""
+    """Result files have their own connection pool: built like the API's, TLS verified, with
+    the same TLS context (one CA bundle loaded, not two)."""
     client = AtlasClient(token="0" * 40, settings=Settings())
     assert client._files is not client._http
+    contexts = []
     for http in (client._http, client._files):
         transport = http._transport
         assert isinstance(transport, httpx.AsyncHTTPTransport)
@@ -228,6 +230,8 @@ def test_the_result_file_client_verifies_certificates_too() -> None:
         assert isinstance(context, ssl.SSLContext)
         assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
         assert http._mounts == {} and not http.follow_redirects
+        contexts.append(context)
+    assert contexts[0] is contexts[1]
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from atlasbatch._exceptions import (
     ServerError,
     SubmissionUncertainError,
 )
-from atlasbatch._http_clients import API_CONNECTIONS, http_client
+from atlasbatch._http_clients import http_clients
 from atlasbatch._limiter import Priority, SlidingWindow
 from atlasbatch._models import Target
 from atlasbatch._outage import Outage
@@ -92,12 +92,8 @@ class AtlasClient:
         )
         self._sleep = sleep
         self.outage = Outage(max_wait=self.settings.retry_max_wait, sleep=sleep)
-        self._http = http_client(token, self.settings, transport, connections=API_CONNECTIONS)
-        # an injected transport is one (the caller's): no second pool to open or close
-        self._files = self._http
-        if transport is None:
-            width = self.settings.download_concurrency
-            self._files = http_client(token, self.settings, None, connections=width)
+        # the API's calls and the result files, each with a pool as wide as its work
+        self._http, self._files = http_clients(token, self.settings, transport)
         # Result files are static and unthrottled; a leaky bucket keeps us gentle anyway.
         self._download_pace = AsyncLimiter(self.settings.downloads_per_second, 1.0)
         self.downloads = 0
