@@ -71,7 +71,7 @@ print(json.dumps({"ok": ok, "rows": rows}))
 # tasks take a minute each): raised here as for the library row, nothing else changed.
 _CLI_CHILD = """
 import dataclasses, sys
-import atlasbatch._cli_fetch as fetch
+import atlasbatch._cli.fetch as fetch
 plain = fetch.settings_from_args
 def paced(*args, **kwargs):
     return dataclasses.replace(plain(*args, **kwargs), downloads_per_second=float(sys.argv[1]))
@@ -84,12 +84,12 @@ raise SystemExit(main(sys.argv[2:]))
 _OUTPUTS_CHILD = """
 import sys
 from pathlib import Path
-from atlasbatch._finish import OutputOptions, write_outputs
-from atlasbatch._ledger import Ledger
+from atlasbatch._runs.finish import OutputOptions, write_outputs
+from atlasbatch._ledger.ledger import Ledger
 out = Path(sys.argv[1])
 ledger = Ledger(out / "atlasbatch.sqlite3")
 try:
-    from atlasbatch._nightly_outputs import remember_nightly
+    from atlasbatch._outputs.nightly_files import remember_nightly
     remember_nightly(ledger, None)
 except ImportError:  # a version without the nightly table
     pass

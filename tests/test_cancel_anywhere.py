@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from atlasbatch._ledger import Ledger
-from atlasbatch._rundir import open_run
+from atlasbatch._ledger.ledger import Ledger
+from atlasbatch._runs.rundir import open_run
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

@@ -16,10 +16,10 @@ import anyio
 import pandas as pd
 import pytest
 
-from atlasbatch._client import AtlasClient
 from atlasbatch._config import Rate, Settings
-from atlasbatch._rundir import open_run, record_targets
-from atlasbatch._targets import read_targets
+from atlasbatch._http.client import AtlasClient
+from atlasbatch._runs.rundir import open_run, record_targets
+from atlasbatch._targets.read import read_targets
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

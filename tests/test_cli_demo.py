@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from atlasbatch._cli_demo import example_targets
+from atlasbatch._cli.demo import example_targets
 from atlasbatch.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from atlasbatch._credentials import resolve_token
+from atlasbatch._http.credentials import resolve_token
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

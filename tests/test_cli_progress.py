@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from atlasbatch._cli.dryrun import plan_run, render_plan
+from atlasbatch._cli.progress import describe, format_duration, render_progress
 from atlasbatch._config import Rate, Settings
-from atlasbatch._dryrun import plan_run, render_plan
+from atlasbatch._engine.pipeline import Progress
 from atlasbatch._models import State
-from atlasbatch._pipeline import Progress
-from atlasbatch._progress import describe, format_duration, render_progress
-from atlasbatch._registry import known_runs, live_run_ids, register_run, registry_path
-from atlasbatch._rundir import open_run
-from atlasbatch._targets import read_targets
+from atlasbatch._runs.registry import known_runs, live_run_ids, register_run, registry_path
+from atlasbatch._runs.rundir import open_run
+from atlasbatch._targets.read import read_targets
 
 from .helpers import grid_targets
 

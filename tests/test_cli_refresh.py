@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from atlasbatch._refresh import merge_result_text, stored_last_mjd
-from atlasbatch._results import parse_result
-from atlasbatch._rundir import open_run, record_targets
-from atlasbatch._targets import read_targets
+from atlasbatch._outputs.results import parse_result
+from atlasbatch._runs.refresh import merge_result_text, stored_last_mjd
+from atlasbatch._runs.rundir import open_run, record_targets
+from atlasbatch._targets.read import read_targets
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

@@ -19,22 +19,22 @@ import pandas as pd
 import pytest
 
 from atlasbatch import InputError, RunMismatchError, Session, State
-from atlasbatch._control_cut import controls_bad
-from atlasbatch._control_lines import control_line, control_link
-from atlasbatch._controls import (
+from atlasbatch._ledger.control_lines import control_line, control_link
+from atlasbatch._outputs.results import parse_result
+from atlasbatch._runs.controls import (
     ControlSetting,
     control_positions,
     record_control_setting,
     with_controls,
 )
-from atlasbatch._nightly import nightly_light_curve
-from atlasbatch._nightly_options import NightlyOptions
-from atlasbatch._results import parse_result
-from atlasbatch._rundir import open_run, record_targets
-from atlasbatch._targets import read_targets
+from atlasbatch._runs.rundir import open_run, record_targets
+from atlasbatch._science.control_cut import controls_bad
+from atlasbatch._science.nightly import nightly_light_curve
+from atlasbatch._science.nightly_options import NightlyOptions
+from atlasbatch._targets.read import read_targets
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator, Faults
-from atlasbatch.testing._lightcurve import HEADER
+from atlasbatch.testing._sky.lightcurve import HEADER
 
 from .helpers import client_settings, fast, write_csv
 

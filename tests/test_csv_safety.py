@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlasbatch._cli_orphans import seed_adopted_run
-from atlasbatch._csv_cells import csv_cell, neutralise, neutralise_table
-from atlasbatch._filenames import FileNames
-from atlasbatch._ledger import Ledger
+from atlasbatch._cli.orphans import seed_adopted_run
+from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import Outcome, State, Target
-from atlasbatch._outputs import PhotometryTableWriter, write_outcomes_csv
+from atlasbatch._outputs.csv_cells import csv_cell, neutralise, neutralise_table
+from atlasbatch._outputs.filenames import FileNames
+from atlasbatch._outputs.outcomes import PhotometryTableWriter, write_outcomes_csv
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

@@ -16,10 +16,10 @@ import anyio
 import pytest
 
 from atlasbatch import RunLockedError, RunMismatchError, Session, State
-from atlasbatch._cleanup import cancel_run
-from atlasbatch._client import AtlasClient
-from atlasbatch._rundir import open_run, record_targets
-from atlasbatch._targets import read_targets
+from atlasbatch._http.client import AtlasClient
+from atlasbatch._runs.cleanup import cancel_run
+from atlasbatch._runs.rundir import open_run, record_targets
+from atlasbatch._targets.read import read_targets
 from atlasbatch.testing import Emulator, Faults
 
 from .helpers import client_settings, fast, grid_targets, write_csv
@@ -142,7 +142,7 @@ def test_a_changed_target_file_is_refused_and_added_rows_are_accepted(tmp_path: 
 def test_a_second_process_on_the_same_directory_is_refused(tmp_path: Path) -> None:
     with open_run(tmp_path, base_url="http://127.0.0.1:1/forcedphot"):
         code = (
-            "import sys; from pathlib import Path; from atlasbatch._rundir import open_run\n"
+            "import sys; from pathlib import Path; from atlasbatch._runs.rundir import open_run\n"
             "from atlasbatch import RunLockedError\n"
             "try:\n"
             f"    with open_run(Path({str(tmp_path)!r}), base_url='http://127.0.0.1:1/forcedphot'):\n"

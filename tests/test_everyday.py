@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from atlasbatch._cli_demo import DEMO_OBSERVATIONS_PER_DAY, example_targets
+from atlasbatch._cli.demo import DEMO_OBSERVATIONS_PER_DAY, example_targets
 from atlasbatch._exceptions import TargetFileError
-from atlasbatch._targets import read_targets
+from atlasbatch._targets.read import read_targets
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from atlasbatch import Session, State
+from atlasbatch._api.session import RunReport
 from atlasbatch._config import Settings
-from atlasbatch._session import RunReport
 from atlasbatch.testing import Emulator, Faults
 
 from .helpers import client_settings, fast, grid_targets

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlasbatch import Session, _filenames
-from atlasbatch._filenames import FileNames, is_plain_name
-from atlasbatch._finish import OutputOptions, write_outputs
-from atlasbatch._rundir import open_run
+from atlasbatch import Session
+from atlasbatch._outputs import filenames as _filenames
+from atlasbatch._outputs.filenames import FileNames, is_plain_name
+from atlasbatch._runs.finish import OutputOptions, write_outputs
+from atlasbatch._runs.rundir import open_run
 from atlasbatch.testing import Emulator
 
 from .helpers import client_settings, fast

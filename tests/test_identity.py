@@ -14,12 +14,12 @@ import anyio
 import pytest
 
 from atlasbatch import Session, State, StorageError
-from atlasbatch._client import AtlasClient
+from atlasbatch._engine.identity import check_account, token_account
 from atlasbatch._exceptions import AccountMismatchError
-from atlasbatch._identity import check_account, token_account
-from atlasbatch._ledger import Ledger
+from atlasbatch._http.client import AtlasClient
+from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import Target
-from atlasbatch._rundir import LEDGER_NAME
+from atlasbatch._runs.rundir import LEDGER_NAME
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from atlasbatch import Session, TargetFileError
-from atlasbatch._cleanup import cancel_run, cleanup_run
-from atlasbatch._client import AtlasClient
-from atlasbatch._rundir import open_run
-from atlasbatch._target_images import with_images
-from atlasbatch._targets import read_targets
+from atlasbatch._http.client import AtlasClient
+from atlasbatch._runs.cleanup import cancel_run, cleanup_run
+from atlasbatch._runs.rundir import open_run
+from atlasbatch._targets.images import with_images
+from atlasbatch._targets.read import read_targets
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator, Faults
 

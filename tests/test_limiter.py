@@ -17,10 +17,10 @@ import pytest
 from httpx import Response
 
 from atlasbatch._config import Rate
-from atlasbatch._limiter import Permit, Priority, SlidingWindow
-from atlasbatch._responses import retry_after_seconds
+from atlasbatch._http.limiter import Permit, Priority, SlidingWindow
+from atlasbatch._http.responses import retry_after_seconds
 from atlasbatch.testing import Rate as ServerRate
-from atlasbatch.testing._throttle import SlidingWindowThrottle
+from atlasbatch.testing._state.throttle import SlidingWindowThrottle
 
 pytestmark = pytest.mark.anyio
 
@@ -255,7 +255,7 @@ async def test_four_429s_in_flight_together_shrink_once(caplog: pytest.LogCaptur
     await answered(limiter, 4)  # the server counted these four of ours
     clock.now = 1.0
     parallel = [await limiter.acquire(Priority.DELETE) for _ in range(4)]
-    caplog.set_level(logging.INFO, logger="atlasbatch._limiter")
+    caplog.set_level(logging.INFO, logger="atlasbatch._http.limiter")
     for retry_after in (59.0, None, math.nan, 1e9):  # odd values change nothing either
         clock.now += 0.05
         refuse(limiter, parallel.pop(), retry_after)
@@ -299,7 +299,7 @@ async def test_recovery_doubles_per_quiet_window_and_says_when_full(
     limiter = writes(clock)
     (permit,) = [await limiter.acquire()]
     refuse(limiter, permit, 30.0)
-    caplog.set_level(logging.INFO, logger="atlasbatch._limiter")
+    caplog.set_level(logging.INFO, logger="atlasbatch._http.limiter")
     seen = []
     for quiet_windows in range(5):
         clock.now = 30.0 + quiet_windows * 60.25  # counted from when the gate reopened

@@ -23,8 +23,8 @@ import anyio
 import httpx
 import pytest
 
-from atlasbatch._client import AtlasClient
 from atlasbatch._config import Rate
+from atlasbatch._http.client import AtlasClient
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 
@@ -100,7 +100,7 @@ async def test_deletes_beside_another_script_shrink_then_come_back_to_full(
     emu = atlas_emulator_factory(**fast(write_rate=WRITE_RATE))
     ids = submit_tasks(emu)  # two writes of the other program, as far as the client knows
     before = emu.stats()["throttled"]["write"]
-    caplog.set_level(logging.INFO, logger="atlasbatch._limiter")
+    caplog.set_level(logging.INFO, logger="atlasbatch._http.limiter")
     tally = Tally()
     async with AtlasClient(token=emu.token, settings=client_settings(emu)) as client:
         assert client.writes.limit == FULL

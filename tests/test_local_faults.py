@@ -26,17 +26,17 @@ import pytest
 from rich.console import Console
 
 from atlasbatch import Session, State, StorageError
-from atlasbatch._cli_common import explain, finish_outputs
+from atlasbatch._cli.common import explain, finish_outputs
+from atlasbatch._cli.progress import print_summary
 from atlasbatch._exceptions import (
     AtlasBatchError,
     ConnectionSetupError,
     LedgerDamagedError,
 )
-from atlasbatch._ledger import Ledger
+from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import Target
-from atlasbatch._progress import print_summary
-from atlasbatch._registry import known_runs, registry_path
-from atlasbatch._rundir import LEDGER_NAME
+from atlasbatch._runs.registry import known_runs, registry_path
+from atlasbatch._runs.rundir import LEDGER_NAME
 from atlasbatch._unwrap import unwrapped
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator, Faults

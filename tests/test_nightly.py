@@ -18,17 +18,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atlasbatch import Session
-from atlasbatch._clipping import clipped_means
 from atlasbatch._exceptions import InputError
-from atlasbatch._nightly import nightly_light_curve
-from atlasbatch._nightly_options import NightlyOptions
-from atlasbatch._nightly_outputs import write_nightly_table
-from atlasbatch._nights import night_numbers
-from atlasbatch._results import parse_result
-from atlasbatch._rundir import open_run
+from atlasbatch._outputs.nightly_files import write_nightly_table
+from atlasbatch._outputs.results import parse_result
+from atlasbatch._runs.rundir import open_run
+from atlasbatch._science.clipping import clipped_means
+from atlasbatch._science.nightly import nightly_light_curve
+from atlasbatch._science.nightly_options import NightlyOptions
+from atlasbatch._science.nights import night_numbers
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
-from atlasbatch.testing._lightcurve import HEADER
+from atlasbatch.testing._sky.lightcurve import HEADER
 
 from .helpers import client_settings, fast, write_csv
 
@@ -334,7 +334,7 @@ def test_a_rebuild_reads_again_only_the_families_whose_files_changed(
     emu = atlas_emulator_factory(**fast(task_seconds=0.01, user_slots=4))
     monkeypatch.setenv("ATLAS_TOKEN", emu.token)
     # a batch of one family each (the cache keeps one entry per batch: test_nightly_batch)
-    monkeypatch.setattr("atlasbatch._nightly_batch.FAMILIES_PER_BATCH", 1)
+    monkeypatch.setattr("atlasbatch._outputs.nightly_batch.FAMILIES_PER_BATCH", 1)
     targets, out = targets_file(tmp_path / "sne.csv", 3), tmp_path / "run"
     argv = ["fetch", str(targets), "--out", str(out), "--no-plots", "--controls", "2"]
     assert main([*argv, *server_args(emu)]) == 0
@@ -345,7 +345,7 @@ def test_a_rebuild_reads_again_only_the_families_whose_files_changed(
     changed.write_text(changed.read_text() + "\n")
     with open_run(out, base_url=emu.base_url) as ledger:
         ledger.set_meta("nightly_stamp", "")
-        with caplog.at_level("INFO", logger="atlasbatch._nightly_outputs"):
+        with caplog.at_level("INFO", logger="atlasbatch._outputs.nightly_files"):
             assert write_nightly_table(ledger, out)
     assert "(1 families read again)" in caplog.text
     after = pd.read_parquet(out / "photometry_nightly.parquet")

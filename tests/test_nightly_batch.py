@@ -1,7 +1,7 @@
 """The nightly table in batches: many families averaged at once give each family's own rows,
 and the cache keeps one entry per batch, redoing only the batches whose files changed.
 
-The reference is :func:`~atlasbatch._nightly_table.family_tables`, which averages one family
+The reference is :func:`~atlasbatch._outputs.nightly_table.family_tables`, which averages one family
 at a time from files parsed one by one.
 """
 
@@ -15,13 +15,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import atlasbatch._nightly_batch as nightly_batch
 from atlasbatch._models import State, Target
-from atlasbatch._nightly_batch import batch_rows, batches
-from atlasbatch._nightly_families import ledger_families
-from atlasbatch._nightly_options import NightlyOptions
-from atlasbatch._nightly_outputs import write_nightly_table
-from atlasbatch._nightly_table import (
+from atlasbatch._outputs import nightly_batch
+from atlasbatch._outputs.nightly_batch import batch_rows, batches
+from atlasbatch._outputs.nightly_families import ledger_families
+from atlasbatch._outputs.nightly_files import write_nightly_table
+from atlasbatch._outputs.nightly_table import (
     Family,
     NightlyTableWriter,
     SourceCurve,
@@ -29,11 +28,12 @@ from atlasbatch._nightly_table import (
     family_tables,
     with_provenance,
 )
-from atlasbatch._results import parse_result
-from atlasbatch._rundir import open_run
+from atlasbatch._outputs.results import parse_result
+from atlasbatch._runs.rundir import open_run
+from atlasbatch._science.nightly_options import NightlyOptions
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
-from atlasbatch.testing._lightcurve import HEADER
+from atlasbatch.testing._sky.lightcurve import HEADER
 
 from .helpers import fast, write_csv
 
@@ -200,7 +200,7 @@ def test_the_cache_keeps_a_batch_per_entry_and_redoes_only_the_changed_batch(
     path.write_text(path.read_text() + "\n")  # as a refresh would change it
     with open_run(out, base_url=emu.base_url) as ledger:
         ledger.set_meta("nightly_stamp", "")
-        with caplog.at_level("INFO", logger="atlasbatch._nightly_outputs"):
+        with caplog.at_level("INFO", logger="atlasbatch._outputs.nightly_files"):
             assert write_nightly_table(ledger, out)
     assert f"({len(changed)} families read again)" in caplog.text
     pd.testing.assert_frame_equal(before, pd.read_parquet(out / "photometry_nightly.parquet"))

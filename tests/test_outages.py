@@ -22,9 +22,9 @@ import anyio
 import pytest
 
 from atlasbatch import Session, State
-from atlasbatch._book import Progress
-from atlasbatch._client import AtlasClient
-from atlasbatch._progress import describe
+from atlasbatch._cli.progress import describe
+from atlasbatch._engine.book import Progress
+from atlasbatch._http.client import AtlasClient
 from atlasbatch.testing import Emulator
 
 from .helpers import client_settings, fast, grid_targets, write_csv

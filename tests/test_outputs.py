@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from atlasbatch import Outcome, State, Target
-from atlasbatch._ledger import Ledger
-from atlasbatch._outputs import PhotometryTableWriter, write_outcomes_csv
-from atlasbatch._photometry import add_derived_columns
-from atlasbatch._results import parse_result
-from atlasbatch._table_folder import _MERGE_AT, PhotometryFolder
+from atlasbatch._ledger.ledger import Ledger
+from atlasbatch._outputs.outcomes import PhotometryTableWriter, write_outcomes_csv
+from atlasbatch._outputs.results import parse_result
+from atlasbatch._outputs.table_folder import _MERGE_AT, PhotometryFolder
+from atlasbatch._science.photometry import add_derived_columns
 
 HEADER_19 = (
     "###MJD          m      dm   uJy   duJy F err chi/N     RA       Dec        x        y"

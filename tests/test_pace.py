@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from atlasbatch._pace import Pace
+from atlasbatch._engine.pace import Pace
 
 
 class FakeClock:

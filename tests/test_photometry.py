@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from atlasbatch._photometry import (
+from atlasbatch._outputs.results import parse_result
+from atlasbatch._science.photometry import (
     DERIVED_COLUMNS,
     add_derived_columns,
     last_mjd,
     merge_new_epochs,
 )
-from atlasbatch._results import parse_result
 
 
 def frame(

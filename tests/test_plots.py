@@ -17,7 +17,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from atlasbatch._plots import _overview_figure, _target_figure, plot_overview, plot_target
+from atlasbatch._outputs.plots import _overview_figure, _target_figure, plot_overview, plot_target
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 
 from atlasbatch import RunMismatchError, Session, Settings, State
-from atlasbatch._dryrun import plan_run
+from atlasbatch._cli.dryrun import plan_run
 from atlasbatch._exceptions import TargetFileError
-from atlasbatch._ledger import Ledger
-from atlasbatch._targets import read_targets
+from atlasbatch._ledger.ledger import Ledger
+from atlasbatch._targets.read import read_targets
 from atlasbatch.testing import Emulator
-from atlasbatch.testing._movers import HIGH_PM_STARS
+from atlasbatch.testing._sky.movers import HIGH_PM_STARS
 
 from .helpers import client_settings, fast
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from atlasbatch import ResultFileError
-from atlasbatch._results import AtomicFile, parse_result, write_atomic
+from atlasbatch._outputs.results import AtomicFile, parse_result, write_atomic
 
 # The header exactly as §12 shows it (spacing from real files), and its 20-column variant.
 HEADER_19 = (

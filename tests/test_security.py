@@ -25,8 +25,6 @@ import httpx
 import pytest
 
 from atlasbatch import Session
-from atlasbatch._base_url import check_base_url, obtain_token
-from atlasbatch._client import AtlasClient
 from atlasbatch._config import Rate, Settings
 from atlasbatch._exceptions import (
     AtlasBatchError,
@@ -37,8 +35,10 @@ from atlasbatch._exceptions import (
     ThrottledError,
     TransportError,
 )
+from atlasbatch._http.base_url import check_base_url, obtain_token
+from atlasbatch._http.client import AtlasClient
 from atlasbatch._models import Target
-from atlasbatch._targets import read_targets
+from atlasbatch._targets.read import read_targets
 from atlasbatch.cli import build_parser, main
 from atlasbatch.testing import Emulator, Faults
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from atlasbatch._budget_store import BudgetStore, account_key, budget_path, shared_budget
 from atlasbatch._config import Rate
-from atlasbatch._limiter import Priority, SlidingWindow
+from atlasbatch._http.budget_store import BudgetStore, account_key, budget_path, shared_budget
+from atlasbatch._http.limiter import Priority, SlidingWindow
 
 from .test_limiter import FakeClock, max_in_any_window
 
@@ -84,7 +84,7 @@ async def test_a_429_blames_only_requests_no_atlasbatch_process_sent(
             limiter.settle(await limiter.acquire())
     refused = await second.acquire()
     second.settle(refused)
-    caplog.set_level(logging.WARNING, logger="atlasbatch._limiter")
+    caplog.set_level(logging.WARNING, logger="atlasbatch._http.limiter")
     second.refused(refused, retry_after=5.0)
     assert second.limit == 50
     assert first.limit == 60  # the gate and the shrunk limit stay with the process that saw it
@@ -169,7 +169,7 @@ def test_the_shared_file_is_private_and_never_holds_the_token(private_config_dir
 def test_a_damaged_file_is_started_afresh(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "b.db"
     path.write_bytes(b"not a database at all\n" * 100)
-    caplog.set_level(logging.INFO, logger="atlasbatch._budget_store")
+    caplog.set_level(logging.INFO, logger="atlasbatch._http.budget_store")
     store = BudgetStore(path, account=ACCOUNT)
     assert store.shared
     assert store.claim("write", limit=1, span=1.0).claim is not None
@@ -181,7 +181,7 @@ def test_an_unusable_folder_means_counting_alone_after_one_warning(
 ) -> None:
     blocker = tmp_path / "config"
     blocker.write_text("a file where the folder should be")
-    caplog.set_level(logging.INFO, logger="atlasbatch._budget_store")
+    caplog.set_level(logging.INFO, logger="atlasbatch._http.budget_store")
     store = BudgetStore(blocker / "b.db", account=ACCOUNT)
     assert not store.shared
     assert store.claim("write", limit=1, span=9.0).claim is not None
@@ -206,7 +206,7 @@ def python(code: str, *args: str) -> subprocess.Popen[str]:
 CLAIMER = """
     import sys, time
     from pathlib import Path
-    from atlasbatch._budget_store import BudgetStore
+    from atlasbatch._http.budget_store import BudgetStore
 
     path, go, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     store = BudgetStore(path, account="acct")
@@ -237,7 +237,7 @@ def test_a_slot_is_taken_by_exactly_one_process(tmp_path: Path) -> None:
 KILLED_WITH_CLAIMS = """
     import os, signal, sys
     from pathlib import Path
-    from atlasbatch._budget_store import BudgetStore
+    from atlasbatch._http.budget_store import BudgetStore
 
     store = BudgetStore(Path(sys.argv[1]), account="acct")
     for _ in range(3):
@@ -278,7 +278,7 @@ def test_a_process_killed_inside_a_transaction_leaves_no_lock_behind(
     child = python(HOLDS_THE_LOCK, str(path))
     try:
         assert child.stdout is not None and child.stdout.readline() == "locked\n"
-        caplog.set_level(logging.WARNING, logger="atlasbatch._budget_store")
+        caplog.set_level(logging.WARNING, logger="atlasbatch._http.budget_store")
         blocked = BudgetStore(path, account=ACCOUNT, timeout=0.1)
         assert not blocked.shared  # the lock is real: this one gave up and counts alone
         os.kill(child.pid, signal.SIGKILL)

@@ -19,10 +19,10 @@ import pytest
 from anyio.abc import SocketStream, TaskStatus
 
 from atlasbatch import Session, Settings, State
-from atlasbatch._client import AtlasClient
-from atlasbatch._fetcher import fetch_result, save_result_file
+from atlasbatch._engine.fetcher import fetch_result, save_result_file
+from atlasbatch._http.client import AtlasClient
+from atlasbatch._http.streaming import INLINE_BYTES
 from atlasbatch._models import Target
-from atlasbatch._streaming import INLINE_BYTES
 from atlasbatch.testing import Emulator, Faults
 
 from .helpers import client_settings, fast, grid_targets

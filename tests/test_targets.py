@@ -1,4 +1,4 @@
-"""Reading and validating target lists (atlasbatch._targets)."""
+"""Reading and validating target lists (atlasbatch._targets.read)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atlasbatch import InputError, RowProblem, Target, TargetFileError
-from atlasbatch._targets import TargetList, read_targets
+from atlasbatch._targets.read import TargetList, read_targets
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "targets_example.csv"
 ARCSEC = 1 / 3600

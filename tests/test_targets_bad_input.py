@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atlasbatch import InputError, TargetFileError
-from atlasbatch._targets import TargetList, read_targets
+from atlasbatch._targets.read import TargetList, read_targets
 
 HEADER = "name,ra,dec,mjd_min,mjd_max,use_reduced,mpc_name"
 GOOD = [

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from atlasbatch._config import PRODUCTION_URL
-from atlasbatch._credentials import check_token, resolve_token, store_token
 from atlasbatch._exceptions import InputError
+from atlasbatch._http.credentials import check_token, resolve_token, store_token
 from atlasbatch.cli import main
 from atlasbatch.testing import Emulator
 

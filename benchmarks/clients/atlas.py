@@ -9,7 +9,7 @@ The scale run relaxes the download pace like the rates (``ClientJob.downloads_pe
 
 ``Session`` has no progress hook, so this client does what ``Session.run`` does with the
 same private parts the CLI uses: an in-memory ledger (``open_run(None)``), the account
-check, and :class:`atlasbatch._pipeline.Pipeline`, whose ``progress().eta_seconds`` it
+check, and :class:`atlasbatch._engine.pipeline.Pipeline`, whose ``progress().eta_seconds`` it
 reads when 25 % and 50 % of the targets are final.
 """
 
@@ -24,9 +24,9 @@ import httpx
 
 import atlasbatch
 from atlasbatch import AtlasClient, Outcome, Rate, Settings, State, read_targets
-from atlasbatch._identity import check_account
-from atlasbatch._pipeline import Pipeline
-from atlasbatch._rundir import open_run, record_targets
+from atlasbatch._engine.identity import check_account
+from atlasbatch._engine.pipeline import Pipeline
+from atlasbatch._runs.rundir import open_run, record_targets
 from benchmarks.clients._common import ClientJob, ClientResult
 
 __all__ = ["atlas_settings", "run_atlasbatch"]

@@ -37,15 +37,15 @@ from atlasbatch._exceptions import (
     TransportError,
 )
 from atlasbatch._models import FINAL_STATES, Outcome, State, Target
-from atlasbatch._nightly_options import NightlyOptions
+from atlasbatch._science.nightly_options import NightlyOptions
 
 if TYPE_CHECKING:
-    from atlasbatch._base_url import obtain_token
-    from atlasbatch._client import AtlasClient
-    from atlasbatch._report import RunReport
-    from atlasbatch._session import Session
-    from atlasbatch._sync_api import fetch_photometry
-    from atlasbatch._targets import TargetList, read_targets
+    from atlasbatch._api.report import RunReport
+    from atlasbatch._api.session import Session
+    from atlasbatch._api.sync import fetch_photometry
+    from atlasbatch._http.base_url import obtain_token
+    from atlasbatch._http.client import AtlasClient
+    from atlasbatch._targets.read import TargetList, read_targets
 
 __all__ = [
     "FINAL_STATES",
@@ -90,13 +90,13 @@ __all__ = [
 
 #: Public names imported on first use: name -> the module that defines it.
 _LAZY = {
-    "AtlasClient": "atlasbatch._client",
-    "obtain_token": "atlasbatch._base_url",
-    "RunReport": "atlasbatch._report",
-    "Session": "atlasbatch._session",
-    "fetch_photometry": "atlasbatch._sync_api",
-    "TargetList": "atlasbatch._targets",
-    "read_targets": "atlasbatch._targets",
+    "AtlasClient": "atlasbatch._http.client",
+    "obtain_token": "atlasbatch._http.base_url",
+    "RunReport": "atlasbatch._api.report",
+    "Session": "atlasbatch._api.session",
+    "fetch_photometry": "atlasbatch._api.sync",
+    "TargetList": "atlasbatch._targets.read",
+    "read_targets": "atlasbatch._targets.read",
 }
 
 

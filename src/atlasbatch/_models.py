@@ -47,9 +47,9 @@ class Target:
     decimal year of ``ra``/``dec``, rounded to the server's one decimal place) move the
     forced position with the star; see :attr:`motion`.
 
-    A control position (``--controls``, :mod:`._controls`) has ``control_of``, the line of
+    A control position (``--controls``, :mod:`._runs.controls`) has ``control_of``, the line of
     the target it surrounds, and ``control_index`` (1..N); its own ``line`` is derived from
-    both (:mod:`._control_lines`), past the input's lines. Both are None for input rows.
+    both (:mod:`._ledger.control_lines`), past the input's lines. Both are None for input rows.
     """
 
     line: int

@@ -37,13 +37,13 @@ Start with `atlasbatch demo` (no account needed), then `atlasbatch login` and
 #: for fetch) is imported only when that command is given: ``--help`` and ``status`` start
 #: at once.
 _COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("demo", "try everything against a local emulated server", "atlasbatch._cli_demo"),
-    ("login", "save your API token (asks for username and password)", "atlasbatch._cli_login"),
-    ("fetch", "fetch light curves for a target file (resumable)", "atlasbatch._cli_fetch"),
-    ("status", "show where a run stands", "atlasbatch._cli_status"),
-    ("cancel", "cancel a run's queued and running tasks", "atlasbatch._cli_cleanup"),
+    ("demo", "try everything against a local emulated server", "atlasbatch._cli.demo"),
+    ("login", "save your API token (asks for username and password)", "atlasbatch._cli.login"),
+    ("fetch", "fetch light curves for a target file (resumable)", "atlasbatch._cli.fetch"),
+    ("status", "show where a run stands", "atlasbatch._cli.status"),
+    ("cancel", "cancel a run's queued and running tasks", "atlasbatch._cli.cleanup"),
     ("cleanup", "download what finished and delete a run's tasks; find orphans",
-     "atlasbatch._cli_cleanup"),
+     "atlasbatch._cli.cleanup"),
 )  # fmt: skip
 _HANDLER_MARK = "_atlasbatch_cli"
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except AtlasBatchError as exc:
-        from atlasbatch._cli_common import explain  # noqa: PLC0415 - see _COMMANDS
+        from atlasbatch._cli.common import explain  # noqa: PLC0415 - see _COMMANDS
 
         message, code = explain(exc)
         print(f"atlasbatch: {message}", file=sys.stderr)

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import httpx
 
 from atlasbatch.testing import Emulator, EmulatorConfig
-from atlasbatch.testing._clock import Clock
-from atlasbatch.testing._fields import FieldValue
-from atlasbatch.testing._store import Store
-from atlasbatch.testing._tasks import Task, User
+from atlasbatch.testing._serializer.fields import FieldValue
+from atlasbatch.testing._state.clock import Clock
+from atlasbatch.testing._state.store import Store
+from atlasbatch.testing._state.tasks import Task, User
 
 JSON = {"Accept": "application/json"}
 

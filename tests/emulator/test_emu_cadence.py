@@ -1,4 +1,4 @@
-"""The synthetic light curves' cadence and bad points (``_cadence``, ``_quality``).
+"""The synthetic light curves' cadence and bad points (``_sky.cadence``, ``_sky.quality``).
 
 Fetched over loopback at ATLAS's own density: visits of four exposures within an hour,
 every one or two nights per unit, from the four units, in the moon's filter; the FAQ's bad
@@ -17,8 +17,8 @@ import pytest
 from _emu_helpers import client, wait_for
 
 from atlasbatch.testing import Emulator
-from atlasbatch.testing._cadence import ATLAS_OBSERVATIONS_PER_DAY
-from atlasbatch.testing._lightcurve import Job, render_result
+from atlasbatch.testing._sky.cadence import ATLAS_OBSERVATIONS_PER_DAY
+from atlasbatch.testing._sky.lightcurve import Job, render_result
 
 Factory = Callable[..., Emulator]
 YEAR_2023 = {"mjd_min": 59945.0, "mjd_max": 60310.0}  # all four units at work

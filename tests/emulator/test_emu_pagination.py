@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from atlasbatch.testing._pagination import InvalidCursorError, Page, paginate
+from atlasbatch.testing._web.pagination import InvalidCursorError, Page, paginate
 
 BASE = "http://127.0.0.1:1/forcedphot/queue/?ordering=timestamp&pagesize=5"
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from _emu_helpers import wait_for
 
-from atlasbatch.testing._movers import (
+from atlasbatch.testing._sky.movers import (
     DEFAULT_EPOCH,
     HIGH_PM_STARS,
     PSF_SIGMA_ARCSEC,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from _emu_helpers import radeclist
 
-from atlasbatch.testing._radeclist import dec_to_degrees, ra_to_degrees
+from atlasbatch.testing._serializer.radeclist import dec_to_degrees, ra_to_degrees
 
 
 def test_100_lines_with_trailing_newline_make_100_tasks(user_api: httpx.Client) -> None:

@@ -12,7 +12,7 @@ import pytest
 from _emu_helpers import client, wait_for
 
 from atlasbatch.testing import RESULT_FILE_HEADER, Emulator
-from atlasbatch.testing._lightcurve import Job, has_data, render_result
+from atlasbatch.testing._sky.lightcurve import Job, has_data, render_result
 
 COLUMNS = [
     "MJD", "m", "dm", "uJy", "duJy", "F", "err", "chi/N", "RA", "Dec", "x", "y", "maj", "min",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from atlasbatch.testing import TEST_TIMING, EmulatorConfig, Faults
-from atlasbatch.testing._clock import Clock
-from atlasbatch.testing._store import Store
-from atlasbatch.testing._tasks import User
+from atlasbatch.testing._state.clock import Clock
+from atlasbatch.testing._state.store import Store
+from atlasbatch.testing._state.tasks import User
 
 
 class FakeTime:

@@ -10,7 +10,7 @@ import pytest
 from _emu_helpers import client
 
 from atlasbatch.testing import Emulator, Rate, parse_rate
-from atlasbatch.testing._throttle import SlidingWindowThrottle
+from atlasbatch.testing._state.throttle import SlidingWindowThrottle
 
 DETAIL = re.compile(r"^Request was throttled\. Expected available in (\d+) seconds?\.$")
 

@@ -12,9 +12,9 @@ import pytest
 from _emu_helpers import advance_to, fake_store, submit
 
 from atlasbatch.testing import EmulatorConfig
-from atlasbatch.testing._store import Store
-from atlasbatch.testing._tasks import Task
-from atlasbatch.testing._timing import PollGrid, cancel_noticed_at, task_duration
+from atlasbatch.testing._state.store import Store
+from atlasbatch.testing._state.tasks import Task
+from atlasbatch.testing._state.timing import PollGrid, cancel_noticed_at, task_duration
 
 
 def _started(task: Task) -> float:

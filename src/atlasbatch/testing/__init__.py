@@ -31,16 +31,16 @@ The pytest fixtures ``atlas_emulator`` and ``atlas_emulator_factory`` live in
 
 from __future__ import annotations
 
-from ._cadence import ATLAS_OBSERVATIONS_PER_DAY
 from ._config import TEST_TIMING, EmulatorConfig, OutageMode, OutageWindow
 from ._fault_settings import Endpoint, Faults
-from ._lightcurve import HEADER as RESULT_FILE_HEADER
-from ._outage import OutageHandle
 from ._rates import Rate, parse_rate
-from ._requestlog import RequestRecord
 from ._server import Emulator
-from ._stats import EmulatorStats
-from ._tasks import TaskTiming
+from ._sky.cadence import ATLAS_OBSERVATIONS_PER_DAY
+from ._sky.lightcurve import HEADER as RESULT_FILE_HEADER
+from ._state.outage import OutageHandle
+from ._state.requestlog import RequestRecord
+from ._state.stats import EmulatorStats
+from ._state.tasks import TaskTiming
 
 __all__ = [
     "ATLAS_OBSERVATIONS_PER_DAY",

@@ -11,16 +11,16 @@ from typing import Self
 
 import uvicorn
 
-from ._app import PREFIX, create_app
 from ._config import EmulatorConfig, OutageMode
 from ._fault_settings import Faults
-from ._faults import FaultMiddleware
-from ._fields import JsonValue
-from ._outage import OutageHandle
-from ._requestlog import RequestRecord
-from ._stats import EmulatorStats
-from ._store import Store
-from ._tasks import TaskTiming, task_timing
+from ._serializer.fields import JsonValue
+from ._state.outage import OutageHandle
+from ._state.requestlog import RequestRecord
+from ._state.stats import EmulatorStats
+from ._state.store import Store
+from ._state.tasks import TaskTiming, task_timing
+from ._web.app import PREFIX, create_app
+from ._web.faults import FaultMiddleware
 
 __all__ = ["Emulator", "is_loopback"]
 

@@ -1,0 +1,125 @@
+"""Which rows of a target list ask the same question: within 1" (or the same mpc_name) and
+the same window. Names key the outputs, so a name may repeat only for the same question.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from atlasbatch._targets.coords import Floats, show
+from atlasbatch._targets.rows import ParsedRows, Window
+
+__all__ = ["DUPLICATE_RADIUS_ARCSEC", "check_names", "duplicates"]
+
+DUPLICATE_RADIUS_ARCSEC: Final = 1.0
+# Unit vectors of points 1" apart are _CHORD apart; grid cells are a hair larger so float
+# rounding can never put a close pair two cells apart.
+_CHORD: Final = 2 * math.sin(math.radians(DUPLICATE_RADIUS_ARCSEC / 3600) / 2)
+_CELL: Final = _CHORD * 1.001
+_PLANES: Final = [(dx << 42) + (dy << 21) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+_OFFSETS: Final = [plane + dz for plane in _PLANES for dz in (-1, 0, 1)]
+
+
+def _unit_vectors(ra: Floats, dec: Floats) -> Floats:
+    a, d = np.radians(ra), np.radians(dec)
+    return np.column_stack((np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)))
+
+
+def _close(a: Sequence[float], b: Sequence[float]) -> bool:
+    return sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) <= _CHORD**2
+
+
+def _same_query(rows: ParsedRows, i: int, j: int) -> bool:
+    if rows.windows[i] != rows.windows[j]:
+        return False
+    if rows.mpc[i] is not None or rows.mpc[j] is not None:
+        return rows.mpc[i] == rows.mpc[j]
+    return _close(*_unit_vectors(rows.ra[[i, j]], rows.dec[[i, j]]).tolist())
+
+
+def check_names(rows: ParsedRows) -> dict[int, int]:
+    """Flag a name reused for a different query: outputs are keyed by name.
+
+    Returns row -> the earlier row of the same name asking the same question.
+    """
+    t = rows.table
+    if len(set(rows.names)) == len(rows.names):
+        return {}  # the common case: every name is new, nothing to compare
+    owner: dict[str, int] = {}
+    same: dict[int, int] = {}
+    for i, name in enumerate(rows.names):
+        j = owner.setdefault(name, i)
+        if j == i or i in t.problems:
+            continue  # a first use, or a row that is already bad: nothing to compare
+        used = f"name {show(name)} is already used by line {t.lines[j]}"
+        if j in t.problems:
+            t.problem(i, "name", f"{used}, which has problems")
+        elif _same_query(rows, i, j):
+            same[i] = j
+        else:
+            t.problem(i, "name", f"{used} for another position or window; names must differ")
+    return same
+
+
+def _crowded(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """True where another point lies in the same or a neighbouring cell (vectorized)."""
+    order = np.argsort(codes)
+    ordered = codes[order]  # sorted needles: searchsorted walks memory in order
+    total = np.zeros(len(codes), dtype=np.int64)
+    for offset in _PLANES:
+        # the cubes at dz = -1, 0, +1 have consecutive codes (a z index never nears its
+        # field's ends: |z| <= 1 is under 2**18 cells), so one range covers all three
+        low = np.searchsorted(ordered, ordered + (offset - 1), side="left")
+        total += np.searchsorted(ordered, ordered + (offset + 1), side="right") - low
+    crowded = np.empty(len(codes), dtype=bool)
+    crowded[order] = total > 1  # each point counts itself once
+    return crowded
+
+
+def duplicates(valid: list[int], rows: ParsedRows, *, same_name: dict[int, int]) -> dict[int, int]:
+    """Map each valid row that asks an earlier row's question to the first row asking it.
+
+    Rows are compared with representatives only, so a chain of near neighbours never merges
+    points more than 1" apart; a row repeating an earlier name follows that row. Only rows
+    that may have a twin are visited: those with a name used before, an mpc_name, or another
+    point in reach.
+    """
+    mpc, windows = rows.mpc, rows.windows
+    pos = [i for i in valid if mpc[i] is None]
+    xyz = _unit_vectors(rows.ra[pos], rows.dec[pos])
+    # Cubes of side _CELL in 3-D (so RA wrap-around needs no care): points within 1" fall
+    # in the same or adjacent cubes. Three 21-bit cube indices pack into one int64.
+    keys = np.floor(xyz / _CELL).astype(np.int64) + (1 << 20)
+    codes = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
+    where = {pos[k]: k for k in np.flatnonzero(_crowded(codes)).tolist()} if pos else {}
+    named = {i for i in valid if mpc[i] is not None}
+    first: dict[int, int] = {}
+    grid: dict[tuple[Window, int], list[int]] = {}
+    by_mpc: dict[tuple[str, Window], int] = {}
+    for i in sorted(same_name.keys() | where.keys() | named):
+        name = mpc[i]
+        if i in same_name:
+            j = same_name[i]
+            first[i] = first.get(j, j)
+        elif name is not None:
+            if (j := by_mpc.setdefault((name, windows[i]), i)) != i:
+                first[i] = j
+        else:
+            k = where[i]
+            code, here = int(codes[k]), xyz[k].tolist()
+            near = [
+                r
+                for off in _OFFSETS
+                for r in grid.get((windows[i], code + off), ())
+                if _close(xyz[r].tolist(), here)
+            ]
+            if near:
+                first[i] = pos[min(near)]
+            else:
+                grid.setdefault((windows[i], code), []).append(k)
+    return first

@@ -1,0 +1,184 @@
+"""Target lists in, validated :class:`Target` records out; pure, no network.
+
+Every row is checked before anything is sent and every problem of every row is collected,
+so one error lists them all by line and column. One pass down a stack where each module
+calls only those below it: ``_targets.rows`` parses the rows (``_targets.table`` reads the
+source into text cells with line numbers, ``_targets.coords`` turns whole columns into numbers),
+``_targets.dedupe`` finds the rows asking the same question, and this module makes the targets.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from numbers import Real
+
+import pandas as pd
+
+from atlasbatch._exceptions import InputError, RowProblem, TargetFileError
+from atlasbatch._models import Target
+from atlasbatch._targets.dedupe import DUPLICATE_RADIUS_ARCSEC, check_names, duplicates
+from atlasbatch._targets.rows import MJD_HIGHEST, MJD_LOWEST, ParsedRows, parse_rows
+
+__all__ = ["DUPLICATE_RADIUS_ARCSEC", "MJD_HIGHEST", "MJD_LOWEST", "TargetList", "read_targets"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetList:
+    """The validated rows of a target list and which of them ask the same question.
+
+    ``invalid`` holds ``(line, name, problems)`` of bad rows (only with ``keep_going``);
+    ``duplicate_of`` maps the line of a repeated row to the line of its representative in
+    ``unique`` (the first row asking that question); ``columns`` names the pass-through
+    columns every target carries in ``Target.extra``; ``images`` holds the lines of the
+    valid rows that want image stamps (``_targets.images``).
+    """
+
+    targets: tuple[Target, ...]
+    invalid: tuple[tuple[int, str, tuple[RowProblem, ...]], ...]
+    unique: tuple[Target, ...]
+    duplicate_of: Mapping[int, int]
+    columns: tuple[str, ...]
+    images: frozenset[int] = frozenset()
+
+
+def read_targets(
+    source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, object]],
+    *,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+    use_reduced: bool = False,
+    keep_going: bool = False,
+) -> TargetList:
+    """Read and validate a target list: a CSV/TSV path, a DataFrame or an iterable of records.
+
+    Headers match case-insensitively with aliases (``_targets.table.ALIASES``); other columns
+    pass through as text. RA/Dec are decimal degrees or three-field sexagesimal (RA in
+    hours); RA must lie in [0, 360] (360 becomes 0), Dec strictly inside (-90, 90). A row
+    has ra+dec or mpc_name. ``mjd_min``/``mjd_max``/``use_reduced`` are the defaults for
+    blank cells. Rows within 1" (or with the same mpc_name) and the same window are one
+    query; a name may repeat only for the same query. Optional ``pmra``/``pmdec`` (mas/yr)
+    and ``epoch`` (decimal year, rounded to a tenth) move the forced position with a star
+    (``_targets.motion``); they also pass through to the outputs.
+
+    Bad rows raise :class:`TargetFileError` listing every problem, unless ``keep_going``
+    is true: then they are returned in ``invalid``. Structural problems (unreadable file,
+    no coordinate columns, no rows) and bad options raise :class:`InputError`.
+    """
+    _check_options(mjd_min, mjd_max, use_reduced, keep_going)
+    rows = parse_rows(source, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced)
+    same_name = check_names(rows)  # the last check: it needs to know which rows are bad
+    t = rows.table
+    if t.problems and not keep_going:
+        problems = [p for i in sorted(t.problems) for p in t.problems[i]]
+        raise TargetFileError(problems, source=t.source)
+    targets = _target_list(rows, same_name=same_name)
+    _warn_default_epoch(targets.unique)
+    return targets
+
+
+def _warn_default_epoch(queries: Iterable[Target]) -> None:
+    """Proper motion without an epoch is valid, but rarely what is meant (Gaia's is 2016.0)."""
+    count = sum(1 for t in queries if (m := t.motion) is not None and m[0] is None)
+    if count:
+        log.warning(
+            "%d target(s) have proper motion but no epoch: the server then moves them from "
+            "its own default epoch (J2000.0?); give an epoch column (Gaia DR3: 2016.0)",
+            count,
+        )
+
+
+def _check_options(lo: object, hi: object, reduced: object, keep_going: object) -> None:
+    for label, value in (("mjd_min", lo), ("mjd_max", hi)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise InputError(f"{label} must be a finite number (an MJD) or None, not {value!r}")
+        if not MJD_LOWEST <= float(value) <= MJD_HIGHEST:
+            raise InputError(f"{label}={value!r} is outside [{MJD_LOWEST:g}, {MJD_HIGHEST:g}]")
+    if isinstance(lo, Real) and isinstance(hi, Real) and float(hi) <= float(lo):
+        raise InputError(f"mjd_max ({hi!r}) must be greater than mjd_min ({lo!r})")
+    for label, flag in (("use_reduced", reduced), ("keep_going", keep_going)):
+        if not isinstance(flag, bool):
+            raise InputError(f"{label} must be True or False, not {flag!r}")
+
+
+def _target_list(rows: ParsedRows, *, same_name: dict[int, int]) -> TargetList:
+    """Targets of the rows without problems, grouped by the question they ask."""
+    t = rows.table
+    every = range(len(t.lines))
+    valid = [i for i in every if i not in t.problems] if t.problems else list(every)
+    first = duplicates(valid, rows, same_name=same_name)
+    targets = _make_targets(rows, valid)
+    return TargetList(
+        targets=tuple(targets),
+        invalid=tuple(
+            (t.lines[i], rows.names[i], tuple(ps)) for i, ps in sorted(t.problems.items())
+        ),
+        unique=tuple(targets if not first else _without(targets, valid, first)),
+        duplicate_of={t.lines[i]: t.lines[first[i]] for i in sorted(first)},
+        columns=tuple(t.headers[k] for k in t.extras),
+        images=_image_lines(rows, valid),
+    )
+
+
+def _image_lines(rows: ParsedRows, valid: list[int]) -> frozenset[int]:
+    flags = rows.images
+    return frozenset(rows.table.lines[i] for i in valid if flags[i]) if flags else frozenset()
+
+
+def _without(targets: list[Target], rows: list[int], drop: Mapping[int, int]) -> list[Target]:
+    return [target for i, target in zip(rows, targets, strict=True) if i not in drop]
+
+
+def _make_targets(rows: ParsedRows, valid: list[int]) -> list[Target]:
+    """The :class:`Target` of each of the ``valid`` rows: the one loop over every row."""
+    t = rows.table
+    extras = [(t.headers[k], t.columns[k]) for k in t.extras]
+    ras, decs, lines, names, mpc, windows = (
+        rows.ra.tolist(), rows.dec.tolist(), t.lines, rows.names, rows.mpc, rows.windows
+    )  # fmt: skip
+    motion = rows.motion or [(None, None, None)] * len(lines)
+    with _collector_paused():
+        return [
+            Target(
+                line=lines[i],
+                name=names[i],
+                ra=None if mpc[i] else ras[i],
+                dec=None if mpc[i] else decs[i],
+                mpc_name=mpc[i],
+                mjd_min=windows[i][0],
+                mjd_max=windows[i][1],
+                use_reduced=windows[i][2],
+                pmra=motion[i][0],
+                pmdec=motion[i][1],
+                epoch=motion[i][2],
+                extra={name: column[i].strip() for name, column in extras} if extras else {},
+            )
+            for i in valid
+        ]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while 100,000s of long-lived objects are made.
+
+    Each new object counts towards the next collection, and so many survivors set off full
+    collections that walk the whole heap again and again: a third of the time of a large
+    list. These objects form no cycles. A collector someone else paused stays paused.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
