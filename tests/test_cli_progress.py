@@ -11,8 +11,9 @@ import pytest
 from rich.console import Console
 
 from atlasbatch._cli.dryrun import plan_run, render_plan
-from atlasbatch._cli.progress import describe, format_duration, render_progress
+from atlasbatch._cli.progress import describe, render_progress
 from atlasbatch._config import Rate, Settings
+from atlasbatch._durations import format_duration
 from atlasbatch._engine.pipeline import Progress
 from atlasbatch._models import State
 from atlasbatch._runs.registry import known_runs, live_run_ids, register_run, registry_path

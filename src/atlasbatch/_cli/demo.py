@@ -19,8 +19,9 @@ import anyio
 from rich.console import Console
 
 from atlasbatch._cli.common import drive, finish_outputs, make_view
-from atlasbatch._cli.progress import format_duration, print_summary
+from atlasbatch._cli.progress import print_summary
 from atlasbatch._config import Rate, Settings
+from atlasbatch._durations import format_duration
 from atlasbatch._exceptions import InputError
 from atlasbatch._http.client import AtlasClient
 from atlasbatch._runs.rundir import open_run, record_targets

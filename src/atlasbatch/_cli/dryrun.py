@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from atlasbatch._cli.progress import format_duration
 from atlasbatch._config import Settings
+from atlasbatch._durations import format_duration
 from atlasbatch._http.base_url import check_base_url
 from atlasbatch._models import Target
 from atlasbatch._runs.controls import input_rows

@@ -9,7 +9,6 @@ written every few seconds instead, because cursor movements would garble a log.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from atlasbatch._config import Rate, Settings
+from atlasbatch._durations import format_duration
 from atlasbatch._engine.pipeline import Pipeline, Progress
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State
@@ -33,7 +33,6 @@ __all__ = [
     "LogView",
     "ProgressView",
     "describe",
-    "format_duration",
     "output_paths",
     "print_summary",
     "render_progress",
@@ -56,25 +55,6 @@ _COLUMNS: tuple[tuple[str, tuple[State, ...]], ...] = (
     ("cancelled", (State.CANCELLED,)),
 )
 _ALWAYS = {"pending", "queued", "running", "downloaded", "no data", "failed"}
-
-
-def format_duration(seconds: float | None) -> str:
-    """``"45 s"``, ``"12 min"``, ``"3 h 05 min"``, ``"2 d 04 h"``; ``"unknown"`` for None."""
-    if seconds is None or not math.isfinite(seconds):
-        return "unknown"
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
 
 
 def _eta(progress: Progress) -> str:

@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
-import httpx
 
 from atlasbatch._engine.book import Book
 from atlasbatch._engine.image_files import store_preview, store_zip
 from atlasbatch._exceptions import STOPS_RUN, AtlasBatchError, SubmissionUncertainError
 from atlasbatch._http.client import AtlasClient
-from atlasbatch._http.responses import flatten_errors
+from atlasbatch._http.responses import image_child_id, image_refusal
 from atlasbatch._ledger.images import ImageRow, ImageState
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import State
@@ -166,7 +165,7 @@ class ImageStage:
                 if await self._adopt(parent, line):
                     return
                 continue  # it made nothing: ask again
-            if status == 302 and (child := _child_id(answer)) is not None:
+            if status == 302 and (child := image_child_id(answer)) is not None:
                 self._ledger.image_requested(parent, child)
                 return
             if status == 302 and await self._adopt(parent, line):  # a Location without id
@@ -174,7 +173,7 @@ class ImageStage:
             if status != 429:
                 break
             await anyio.sleep(self._probe(started))  # other image requests of this user
-        self._fail(parent, line, _refusal(answer))
+        self._fail(parent, line, image_refusal(answer))
 
     async def _adopt(self, parent: int, line: int) -> bool:
         """Read the parent: a request it shows is ours. True when the row moved on."""
@@ -286,20 +285,3 @@ class ImageStage:
         """A quarter of the time waited, within the read share's floor and a minute."""
         waited = time.monotonic() - since
         return min(_CEILING, max(self._floor(), _GROWTH * waited))
-
-
-def _child_id(location: str) -> int | None:
-    """The child's id in the redirect ``/queue/?newids=<id>`` (None: nothing was made)."""
-    value = httpx.URL(location).params.get("newids", "")
-    return int(value) if value.isdigit() else None
-
-
-def _refusal(answer: str) -> str:
-    """The server's words for a refused request, as one line."""
-    try:
-        import json  # noqa: PLC0415 - only for a refusal
-
-        texts = [t for ts in flatten_errors(json.loads(answer)).values() for t in ts]
-    except ValueError:
-        texts = [answer.strip()[:200]] if answer.strip() else []
-    return "; ".join(texts) or "the server made no image request"

@@ -16,7 +16,6 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,23 +30,23 @@ from atlasbatch._engine.downloads import Downloads, Job
 from atlasbatch._engine.fetcher import ResultSaver, save_result_file, scratch_dir
 from atlasbatch._engine.images import ImageStage
 from atlasbatch._engine.poller import TaskUpdate
+from atlasbatch._engine.settle import OutcomeHandler, Settle
 from atlasbatch._engine.submitter import Submitter
 from atlasbatch._engine.watch import Watch
 from atlasbatch._exceptions import STOPS_RUN, AtlasBatchError
 from atlasbatch._http.client import AtlasClient
 from atlasbatch._ledger.ledger import Ledger
-from atlasbatch._models import FINAL_STATES, Outcome, State, Target
+from atlasbatch._models import FINAL_STATES, State
 from atlasbatch._outputs.filenames import FileNames
 from atlasbatch._unwrap import unwrapped
 
 if TYPE_CHECKING:  # only for annotations: a run keeps no frame unless asked
-    import pandas as pd
+    pass
 
-__all__ = ["Pipeline", "Progress", "ResultSaver"]
+__all__ = ["OutcomeHandler", "Pipeline", "Progress", "ResultSaver"]
 
 log = logging.getLogger(__name__)
 
-OutcomeHandler = Callable[[Outcome], Awaitable[None]]
 _CANCEL_CHECK = 0.25  # seconds between two looks for a cancel request, at least
 _DELETERS = 8
 
@@ -70,19 +69,14 @@ class Pipeline:
         self._settings = client.settings
         self._out_dir = out_dir
         self._keep_data = keep_data
-        self._on_outcome = on_outcome
         if save_result is None and out_dir is not None:
             save_result = partial(save_result_file, out_dir, names=FileNames.of_ledger(ledger))
         self._save = save_result
         self._book = Book()
         self._changed = anyio.Event()
         self._watch = Watch(client, self._book, apply=self._apply, vanished=self._vanished)
-        self._submitter = Submitter(
-            client, ledger, self._book, notify=self._notify, on_refused=self._refused
-        )
         self._deletes = Deletes(client, ledger, self._book, forget=self._forget_task)
-        # A task whose query wants images goes to the image stage, which deletes it after
-        # (through _del_tx, made by run(): hence the lambda).
+        # The DELETE queue (_del_tx) is made by run(): hence the lambdas.
         self._images = ImageStage(
             client, ledger, self._book, out_dir=out_dir,
             delete=lambda task_id: self._del_tx.send(task_id),  # noqa: PLW0108
@@ -90,6 +84,14 @@ class Pipeline:
             notify=self._notify, floor=lambda: self._watch.pace.floor,
             cancelled=ledger.cancel_requested,
         )  # fmt: skip
+        self._settle = Settle(
+            ledger, self._book, self._images, on_outcome=on_outcome, keep_data=keep_data,
+            delete=lambda task_id: self._del_tx.send(task_id),  # noqa: PLW0108
+            notify=self._notify,
+        )  # fmt: skip
+        self._submitter = Submitter(
+            client, ledger, self._book, notify=self._notify, on_refused=self._settle.refused
+        )
 
     # --- public ----------------------------------------------------------------------
 
@@ -179,7 +181,7 @@ class Pipeline:
         tg.start_soon(self._cancel_loop)
         downloads = Downloads(
             self._client, self._ledger, scratch=self._scratch, save=self._save,
-            keep_data=self._keep_data, settle=self._settle, gone=self._result_gone,
+            keep_data=self._keep_data, settle=self._settle.task, gone=self._settle.result_gone,
             retry_pause=lambda: self._watch.pace.floor,
         )  # fmt: skip
         for _ in range(self._settings.download_concurrency):
@@ -212,10 +214,6 @@ class Pipeline:
             await self._submitter.submit(batch, pause=max(pace.floor, pace.cycle or pace.prior))
             if idle and self._book.waiting:
                 pace.created(idle=True)
-
-    async def _refused(self, target: Target, reason: str) -> None:
-        self._ledger.set_state(target.line, State.FAILED, error=reason)
-        await self._finalise(target.line, State.FAILED, error=reason)
 
     # --- polling ---------------------------------------------------------------------
 
@@ -255,11 +253,11 @@ class Pipeline:
         for line in list(book.pending):
             del book.pending[line]
             self._ledger.set_state(line, State.CANCELLED, error=reason)
-            await self._finalise(line, State.CANCELLED, error=reason)
+            await self._settle.outcome(line, State.CANCELLED, error=reason)
         for task_id, line in list(book.waiting.items()):
             del book.waiting[task_id]
             book.unstarted.discard(task_id)
-            await self._settle(task_id, line, State.CANCELLED, error=reason)
+            await self._settle.task(task_id, line, State.CANCELLED, error=reason)
 
     async def _apply(self, updates: list[TaskUpdate]) -> None:
         book = self._book
@@ -280,14 +278,11 @@ class Pipeline:
                 book.downloading += 1
                 await self._down_tx.send((update.task_id, line, update.result_url))
             elif update.state is State.FINISHED:
-                await self._result_gone(update.task_id, line)
+                await self._settle.result_gone(update.task_id, line)
             else:
-                await self._finished_without_file(update, line)
+                await self._settle.task(update.task_id, line, update.state, error=update.error_msg)
         if changes:
             self._notify()
-
-    async def _finished_without_file(self, update: TaskUpdate, line: int) -> None:
-        await self._settle(update.task_id, line, update.state, error=update.error_msg)
 
     async def _vanished(self, task_id: int, line: int) -> None:
         """The server no longer has a task of ours (purged, or deleted elsewhere)."""
@@ -296,67 +291,8 @@ class Pipeline:
         book.unstarted.discard(task_id)
         self._ledger.task_deleted(task_id)
         self._forget_task(task_id)
-        await self._expired(line, reason=f"task {task_id} disappeared from the server")
-
-    # --- results --------------------------------------------------------------------
-
-    async def _result_gone(self, task_id: int, line: int) -> None:
-        """The result expired on the server (31-day retention): delete the task, ask again."""
-        await self._del_tx.send(task_id)
-        await self._expired(line, reason=f"result of task {task_id} expired on the server")
-
-    async def _expired(self, line: int, *, reason: str) -> None:
-        if self._ledger.resubmits(line) >= 1:
-            reason = f"{reason} (already re-submitted once)"
-            self._ledger.set_state(line, State.FAILED, error=reason)
-            await self._finalise(line, State.FAILED, error=reason)
-            return
-        log.warning("line %d: %s; submitting it once more", line, reason)
-        self._ledger.requeue(line, reason=reason)
-        self._book.requeue([self._ledger.target(line)])
-        self._notify()
-
-    # --- deleting --------------------------------------------------------------------
+        await self._settle.expired(line, reason=f"task {task_id} disappeared from the server")
 
     def _forget_task(self, task_id: int) -> None:
         self._book.undeleted.discard(task_id)
-        self._notify()
-
-    # --- outcomes --------------------------------------------------------------------
-
-    async def _settle(
-        self,
-        task_id: int,
-        line: int,
-        state: State,
-        *,
-        error: str | None = None,
-        path: str | None = None,
-        data: pd.DataFrame | None = None,
-    ) -> None:
-        """A task's query is final: ledger first, then the outcome, then its DELETE."""
-        self._ledger.task_done(task_id, line, state, error=error, path=path)
-        await self._finalise(line, state, task_id=task_id, error=error, path=path, data=data)
-        if not self._images.take(task_id, line, state):  # else deleted after its images
-            await self._del_tx.send(task_id)
-
-    async def _finalise(
-        self,
-        line: int,
-        state: State,
-        *,
-        task_id: int | None = None,
-        error: str | None = None,
-        path: str | None = None,
-        data: pd.DataFrame | None = None,
-    ) -> None:
-        # Outcomes first: once the book says "final", run() may end the task group at once.
-        if self._on_outcome is not None:
-            kept = data if self._keep_data else None
-            for member in (line, *self._book.members.get(line, ())):
-                target = self._ledger.target(member)
-                outcome = Outcome(target=target, state=state, task_id=task_id, error=error,
-                                  path=path, data=kept)  # fmt: skip
-                await self._on_outcome(outcome)
-        self._book.set(line, state)
         self._notify()

@@ -26,7 +26,13 @@ from atlasbatch._exceptions import (
     ThrottledError,
 )
 
-__all__ = ["api_error", "flatten_errors", "retry_after_seconds"]
+__all__ = [
+    "api_error",
+    "flatten_errors",
+    "image_child_id",
+    "image_refusal",
+    "retry_after_seconds",
+]
 
 _AVAILABLE_IN = re.compile(r"available in (\d+) (second|minute)", re.IGNORECASE)
 _QUEUE_NUMBERS = re.compile(r"\((\d+) queued \+ (\d+) requested > (\d+)\)")
@@ -166,3 +172,19 @@ def api_error(response: httpx.Response, *, action: str) -> ApiError:
     if status == 400:
         return RequestRejectedError(message, status=status, url=url, detail=detail, fields=fields)
     return ApiError(message, status=status, url=url, detail=detail)
+
+
+def image_child_id(location: str) -> int | None:
+    """The image request's id in a requestimages redirect (``/queue/?newids=<id>``); None
+    when the server made nothing."""
+    value = httpx.URL(location).params.get("newids", "")
+    return int(value) if value.isdigit() else None
+
+
+def image_refusal(answer: str) -> str:
+    """The server's words for a refused image request, as one line."""
+    try:
+        texts = [t for ts in flatten_errors(json.loads(answer)).values() for t in ts]
+    except ValueError:
+        texts = [answer.strip()[:200]] if answer.strip() else []
+    return "; ".join(texts) or "the server made no image request"

@@ -14,7 +14,6 @@ naming the file; a failed transaction is rolled back, so the ledger stays as it 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import secrets
 import sqlite3
@@ -24,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
+from atlasbatch._ledger.batches import LedgerBatches
 from atlasbatch._ledger.control import LedgerControl
 from atlasbatch._ledger.images import IMAGES_SCHEMA, LedgerImages
 from atlasbatch._ledger.queries import QUERY_WINDOWS_SCHEMA, LedgerQueries, QueryRecord
@@ -48,12 +48,12 @@ SCHEMA_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-class Ledger(LedgerQueries, LedgerControl, LedgerReports, LedgerImages):
+class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerImages):
     """A run's durable state. ``path=None`` keeps it in memory (notebooks, tests).
 
-    The mixins add the windows a refresh asks (:mod:`._ledger.queries`), cancel requests
-    from another process (:mod:`._ledger.control`), read-only reports and image requests
-    (:mod:`._ledger.images`).
+    The mixins add the windows a refresh asks (:mod:`.queries`), the batches of a
+    submission (:mod:`.batches`), cancel requests from another process (:mod:`.control`),
+    read-only reports (:mod:`.reports`) and image requests (:mod:`.images`).
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -240,48 +240,6 @@ class Ledger(LedgerQueries, LedgerControl, LedgerReports, LedgerImages):
         with self._tx() as db:
             db.execute("UPDATE targets SET resubmits = resubmits + 1 WHERE line = ?", (line,))
             self._set(db, line, State.PENDING, error=reason)
-
-    # --- batches -----------------------------------------------------------------------
-
-    def start_batch(self, lines: Sequence[int]) -> tuple[int, str]:
-        """Record "submitting batch k" before its POST; returns (k, tag)."""
-        with self._tx() as db:
-            row = db.execute("SELECT COALESCE(MAX(batch), 0) + 1 AS k FROM batches").fetchone()
-            batch = int(row["k"])
-            tag = f"atlasbatch:{self.run_id}:{batch}"
-            db.execute(
-                "INSERT INTO batches VALUES (?, ?, 'submitting', ?, ?)",
-                (batch, tag, json.dumps(list(lines)), time.time()),
-            )
-            for line in lines:
-                self._set(db, line, State.SUBMITTING)
-        return batch, tag
-
-    def open_batches(self) -> list[tuple[int, str, list[int]]]:
-        """Batches whose POST may or may not have reached the server."""
-        rows = self._db.execute("SELECT * FROM batches WHERE state = 'submitting' ORDER BY batch")
-        return [(r["batch"], r["tag"], json.loads(r["lines"])) for r in rows]
-
-    def batch_submitted(self, batch: int, created: Sequence[tuple[int, int]]) -> None:
-        """The server holds the batch: (line, task id) pairs, now queued."""
-        now = time.time()
-        with self._tx() as db:
-            db.execute("UPDATE batches SET state = 'submitted' WHERE batch = ?", (batch,))
-            db.executemany(
-                "INSERT OR IGNORE INTO tasks (task_id, line, batch, state, updated) "
-                "VALUES (?, ?, ?, 'queued', ?)",
-                [(task_id, line, batch, now) for line, task_id in created],
-            )
-            for line, task_id in created:
-                self._set(db, line, State.QUEUED, task_id=task_id)
-
-    def batch_abandoned(self, batch: int) -> None:
-        """The POST certainly created nothing: its targets are pending again."""
-        with self._tx() as db:
-            db.execute("UPDATE batches SET state = 'abandoned' WHERE batch = ?", (batch,))
-            lines = db.execute("SELECT lines FROM batches WHERE batch = ?", (batch,)).fetchone()
-            for line in json.loads(lines["lines"]):
-                self._set(db, line, State.PENDING)
 
     # --- tasks -------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 
+from atlasbatch._ledger.control_lines import CONTROL_LINE_BASE
 from atlasbatch._ledger.schema import OutcomeRow, target_from_row
 from atlasbatch._models import FINAL_STATES, State
 
@@ -33,6 +34,11 @@ class LedgerReports:
         finals = ",".join(f"'{s.value}'" for s in FINAL_STATES)
         final = self._db.execute(f"SELECT COUNT(*) FROM targets WHERE state IN ({finals})")
         return int(made), int(deleted), int(final.fetchone()[0])
+
+    def has_controls(self) -> bool:
+        """Whether the run's rows include control positions (``--controls``)."""
+        sql = "SELECT EXISTS(SELECT 1 FROM targets WHERE line >= ?)"
+        return bool(self._db.execute(sql, (CONTROL_LINE_BASE,)).fetchone()[0])
 
     def undeleted_count(self) -> int:
         """Remote tasks of this run still on the server (as far as we know)."""

@@ -19,7 +19,6 @@ from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._ledger.schema import OutcomeRow
 from atlasbatch._models import State
 from atlasbatch._outputs.nightly_table import Family, SourceCurve
-from atlasbatch._runs.controls import has_controls
 
 __all__ = ["ledger_families"]
 
@@ -33,7 +32,7 @@ def _curve(row: OutcomeRow) -> SourceCurve:
 
 def _rows(ledger: Ledger, *, controls: bool) -> Iterator[SourceCurve]:
     """The input rows (or the control rows) that are not invalid, in line order."""
-    if controls and not has_controls(ledger):  # no pass over every row for nothing
+    if controls and not ledger.has_controls():  # no pass over every row for nothing
         return
     for row in ledger.iter_outcomes():
         if (row.target.line >= CONTROL_LINE_BASE) == controls and row.state is not State.INVALID:

@@ -39,7 +39,6 @@ __all__ = [
     "DEFAULT_CONTROL_RADIUS_ARCSEC",
     "ControlSetting",
     "control_positions",
-    "has_controls",
     "input_rows",
     "record_control_setting",
     "with_controls",
@@ -185,12 +184,6 @@ def _check_names(targets: TargetList, controls: Sequence[Target], same: dict[int
         more = len(clashes) - _SHOWN_CLASHES
         shown = "; ".join(clashes[:_SHOWN_CLASHES]) + (f" (and {more} more)" if more > 0 else "")
         raise InputError(f"control names clash with target names: {shown}; rename those targets")
-
-
-def has_controls(ledger: Ledger) -> bool:
-    """Whether the run's rows include control positions."""
-    raw = ledger.meta(_META_KEY)
-    return raw is not None and ControlSetting(**json.loads(raw)).count > 0
 
 
 def record_control_setting(ledger: Ledger, setting: ControlSetting) -> None:

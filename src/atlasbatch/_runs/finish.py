@@ -24,7 +24,6 @@ from atlasbatch._models import Outcome, State
 from atlasbatch._outputs.filenames import FileNames
 from atlasbatch._outputs.outcomes import write_outcomes_csv
 from atlasbatch._outputs.table_parts import TABLE_NAME, behind
-from atlasbatch._runs.controls import has_controls
 from atlasbatch._science.nightly_options import NightlyOptions
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: Output
     outcomes = (_outcome(row) for row in ledger.iter_outcomes())
     images = ledger.image_column() if ledger.has_image_wants() else None
     write_outcomes_csv(out_dir / "outcomes.csv", outcomes, extra_columns=extra, ordered=True,
-                       control_columns=has_controls(ledger), images=images)  # fmt: skip
+                       control_columns=ledger.has_controls(), images=images)  # fmt: skip
     if options.parquet:
         _sync_table(ledger, out_dir, server=server, options=options)
     # No light curve, no nightly table: and no pandas to import (cancel, cleanup).

@@ -16,6 +16,8 @@ import logging
 import math
 from typing import TYPE_CHECKING, Final
 
+from atlasbatch._durations import format_duration
+
 if TYPE_CHECKING:
     from atlasbatch._targets.read import TargetList
     from atlasbatch._targets.table import TargetTable
@@ -85,8 +87,6 @@ def image_queries(targets: TargetList) -> frozenset[int]:
 
 def describe_image_cost(targets: TargetList, *, task_seconds: float) -> list[str]:
     """The dry run's lines on image requests (none when no row wants images)."""
-    from atlasbatch._cli.progress import format_duration  # noqa: PLC0415 - it imports the run
-
     count = len(image_queries(targets))
     if not count:
         return []

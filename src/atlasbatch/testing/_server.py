@@ -220,7 +220,7 @@ class Emulator:
             raise ValueError(msg)
         with self._store.lock:
             self._store.outage.manual = mode
-        return OutageHandle(self, mode)
+        return OutageHandle(self.end_outage, mode)
 
     def end_outage(self) -> None:
         """End an outage started by :meth:`outage` (configured windows still apply)."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from .._config import OutageMode, OutageWindow
-
-if TYPE_CHECKING:
-    from .._server import Emulator
 
 __all__ = ["OUTAGE_PAGE", "OutageHandle", "OutageSwitch"]
 
@@ -41,13 +38,13 @@ class OutageSwitch:
 class OutageHandle:
     """What :meth:`Emulator.outage` returns: ``with emu.outage("drop"): ...`` ends it on exit."""
 
-    def __init__(self, emulator: Emulator, mode: OutageMode) -> None:
-        self.emulator = emulator
+    def __init__(self, end: Callable[[], None], mode: OutageMode) -> None:
+        self._end = end
         self.mode = mode
 
     def end(self) -> None:
         """End the outage (same as :meth:`Emulator.end_outage`)."""
-        self.emulator.end_outage()
+        self._end()
 
     def __enter__(self) -> OutageHandle:
         return self
