@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import anyio
 import httpx
@@ -25,7 +25,6 @@ from aiolimiter import AsyncLimiter
 
 from atlasbatch._config import Settings
 from atlasbatch._exceptions import (
-    ServerError,
     SubmissionUncertainError,
 )
 from atlasbatch._http.base_url import check_base_url
@@ -34,9 +33,8 @@ from atlasbatch._http.connections import http_clients
 from atlasbatch._http.credentials import check_token
 from atlasbatch._http.limiter import Priority, SlidingWindow
 from atlasbatch._http.outage import Outage
-from atlasbatch._http.responses import retry_after_seconds
+from atlasbatch._http.sending import Sender, Sleep
 from atlasbatch._http.streaming import INLINE_BYTES, Body, stream_body
-from atlasbatch._http.wire_faults import raise_for, transient_or_uncertain, transport_error
 from atlasbatch._models import Target
 
 __all__ = ["AtlasClient", "ListPage"]
@@ -46,8 +44,6 @@ log = logging.getLogger(__name__)
 Json = dict[str, Any]
 # A relative path made of plain segments ("queue/123/"): joined to the base by appending.
 _PLAIN_PATH = re.compile(r"[\w-]+(?:/[\w-]+)*/?")
-T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +90,10 @@ class AtlasClient:
         self.outage = Outage(max_wait=self.settings.retry_max_wait, sleep=sleep)
         # the API's calls and the result files, each with a pool as wide as its work
         self._http, self._files = http_clients(token, self.settings, transport)
+        self._sender = Sender(
+            self._http, reads=self.reads, writes=self.writes, outage=self.outage,
+            settings=self.settings, sleep=sleep,
+        )  # fmt: skip
         # Result files are static and unthrottled; a leaky bucket keeps us gentle anyway.
         self._download_pace = AsyncLimiter(self.settings.downloads_per_second, 1.0)
         self.downloads = 0
@@ -131,7 +131,9 @@ class AtlasClient:
             "comment": comment,
             **first.motion_fields(),  # a batch shares its motion too (Target.window)
         }
-        _, created = await self._call_json("POST", self.url("queue/"), Priority.SUBMIT, json=body)
+        _, created = await self._sender.call_json(
+            "POST", self.url("queue/"), Priority.SUBMIT, json=body
+        )
         tasks = created if isinstance(created, list) else [created]
         if len(tasks) != len(targets):
             raise SubmissionUncertainError(
@@ -157,7 +159,7 @@ class AtlasClient:
         else:
             url = self._rebase(url)
         headers = {"If-None-Match": etag} if etag else {}
-        response, body = await self._call_json(
+        response, body = await self._sender.call_json(
             "GET", url, Priority.READ, headers=headers, ok=(200, 304)
         )
         if response.status_code == 304:
@@ -187,7 +189,7 @@ class AtlasClient:
     async def task(self, task_id: int) -> Json | None:
         """One task's JSON, or None when the server no longer has it (404)."""
         url = self.url(f"queue/{task_id}/")
-        response, body = await self._call_json("GET", url, Priority.READ, ok=(200, 404))
+        response, body = await self._sender.call_json("GET", url, Priority.READ, ok=(200, 404))
         return None if response.status_code == 404 else cast(Json, body)
 
     async def download(self, result_url: str, dest: Path) -> int:
@@ -213,7 +215,7 @@ class AtlasClient:
         url = self._rebase(result_url)
         limit = self.settings.max_result_bytes
         async with self._download_pace:
-            body = await self._retrying(
+            body = await self._sender.retrying(
                 lambda: stream_body(self._files, url, spill, limit=limit, inline=inline)
             )
         self.downloads += 1
@@ -227,7 +229,7 @@ class AtlasClient:
         lost answer raises :class:`SubmissionUncertainError`, as any POST.
         """
         url = self.url(f"queue/{task_id}/requestimages/")
-        response = await self._call("POST", url, None, ok=(302, 403, 404, 429))
+        response = await self._sender.call("POST", url, None, ok=(302, 403, 404, 429))
         if response.status_code == 302:
             return 302, response.headers.get("location", "")
         return response.status_code, response.text
@@ -235,7 +237,7 @@ class AtlasClient:
     async def delete(self, task_id: int) -> bool:
         """DELETE a task; False when it was already gone (404), which is just as good."""
         url = self.url(f"queue/{task_id}/")
-        response = await self._call("DELETE", url, Priority.DELETE, ok=(204, 200, 404))
+        response = await self._sender.call("DELETE", url, Priority.DELETE, ok=(204, 200, 404))
         return response.status_code != 404
 
     # --- machinery -------------------------------------------------------------------
@@ -253,86 +255,3 @@ class AtlasClient:
         if (parsed.scheme, parsed.host, parsed.port) == (base.scheme, base.host, base.port):
             return url
         return str(self.base.copy_with(path=parsed.path, query=parsed.query or None))
-
-    async def _call_json(
-        self,
-        method: str,
-        url: str,
-        priority: Priority | None,
-        *,
-        ok: tuple[int, ...] = (200, 201),
-        parse: bool = True,
-        **kwargs: Any,
-    ) -> tuple[httpx.Response, Any]:
-        """Send, waiting out outages; the response and, when ``parse``, its JSON body."""
-
-        async def once() -> tuple[httpx.Response, Any]:
-            response = await self._send_within_budget(method, url, priority, ok, kwargs)
-            return response, self._body_of(method, url, response) if parse else None
-
-        return await self._retrying(once)
-
-    async def _call(
-        self, method: str, url: str, priority: Priority | None, **kwargs: Any
-    ) -> httpx.Response:
-        response, _ = await self._call_json(method, url, priority, parse=False, **kwargs)
-        return response
-
-    async def _retrying(self, once: Callable[[], Awaitable[T]]) -> T:
-        settings = self.settings
-        return await self.outage.call(
-            once,
-            attempts=settings.retry_attempts,
-            seconds=settings.retry_total_seconds,
-            sleep=self._sleep,
-        )
-
-    def _body_of(self, method: str, url: str, response: httpx.Response) -> Any:
-        """The JSON of a 200/201; a garbled body is a server fault, worth another attempt."""
-        if response.status_code not in (200, 201):
-            return None
-        try:
-            return response.json()
-        except ValueError:  # cut or not JSON at all (an HTML page from a proxy)
-            error = ServerError(
-                f"{method} {url}: the answer is not valid JSON",
-                status=response.status_code, url=url,
-            )  # fmt: skip
-            raise transient_or_uncertain(method, error, url) from None
-
-    async def _send_within_budget(
-        self,
-        method: str,
-        url: str,
-        priority: Priority | None,
-        ok: tuple[int, ...],
-        kwargs: dict[str, Any],
-    ) -> httpx.Response:
-        """Send once per granted slot; a 429 closes the scope and tries again (no attempt used)."""
-        window = self._window_for(priority)
-        while True:
-            permit = await window.acquire(priority) if window and priority is not None else None
-            try:
-                response = await self._send(method, url, kwargs)
-            finally:
-                if window is not None and permit is not None:
-                    window.settle(permit)  # answered (or failed) by now: arrival was earlier
-            if response.status_code == 429 and window is not None and permit is not None:
-                wait = window.refused(permit, retry_after=retry_after_seconds(response))
-                log.info("%s %s throttled; %s budget closed %.1f s", method, url, window.name, wait)
-                continue
-            if response.status_code in ok:
-                return response
-            raise_for(response, method, url)
-
-    def _window_for(self, priority: Priority | None) -> SlidingWindow | None:
-        """Reads and writes have separate budgets; static downloads have none."""
-        if priority is None:
-            return None
-        return self.reads if priority is Priority.READ else self.writes
-
-    async def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
-        try:
-            return await self._http.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise transport_error(method, url, exc) from None
