@@ -19,7 +19,8 @@ import anyio
 import pytest
 
 from atlasbatch._config import Rate
-from atlasbatch._http.budget_store import BudgetStore, account_key, budget_path, shared_budget
+from atlasbatch._http.budget_file import account_key, budget_path
+from atlasbatch._http.budget_store import BudgetStore, shared_budget
 from atlasbatch._http.limiter import Priority, SlidingWindow
 
 from .test_limiter import FakeClock, max_in_any_window

@@ -46,40 +46,31 @@ machines is not shared this way (point ``$ATLASBATCH_CONFIG_DIR`` at a local fol
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from atlasbatch._http.credentials import server_key, tokens_path
+from atlasbatch._http.budget_file import (
+    account_key,
+    budget_path,
+    create_private,
+    create_schema,
+    immediate,
+    prepare,
+    remove_database,
+)
 
-__all__ = ["BudgetStore", "Grant", "WindowCount", "account_key", "budget_path", "shared_budget"]
+__all__ = ["BudgetStore", "Grant", "WindowCount", "shared_budget"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 T = TypeVar("T")
-
-_FILE = "budget.sqlite3"
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stamps (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a late settle cannot hit another's row
-    account TEXT NOT NULL,                 -- account_key(): server + token, hashed
-    scope TEXT NOT NULL,                   -- "write" or "read"
-    at REAL NOT NULL,                      -- wall-clock seconds: counted by the server no later
-    answered INTEGER NOT NULL DEFAULT 0    -- 0 while in flight
-);
--- covering: a count never reads the table itself
-CREATE INDEX IF NOT EXISTS stamps_window ON stamps (account, scope, at, answered);
-"""
-_FORGET_AFTER = 2 * 86400.0  # DRF's longest window is a day: rows of other accounts past this
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +88,6 @@ class WindowCount:
 
     total: int
     answered: int
-
-
-def account_key(server: str, token: str) -> str:
-    """Whom the server counts, without the token: SHA-256 of the server's URL and token."""
-    return hashlib.sha256(f"{server_key(server)}\n{token}".encode()).hexdigest()
-
-
-def budget_path() -> Path:
-    """``budget.sqlite3`` in the config folder (``$ATLASBATCH_CONFIG_DIR``), beside the tokens."""
-    return tokens_path().parent / _FILE
 
 
 def shared_budget(server: str, *, token: str) -> BudgetStore:
@@ -164,7 +145,7 @@ class BudgetStore:
 
     def _claim(self, db: sqlite3.Connection, scope: str, limit: int, span: float) -> Grant:
         key = (self._account, scope)
-        with _immediate(db):  # the write lock before the count: one slot, one taker
+        with immediate(db):  # the write lock before the count: one slot, one taker
             # the time is read under the lock: no other process has a later stamp yet
             now = self._clock()
             # a wall clock set back: stamps "in the future" count from now, for one window
@@ -236,25 +217,16 @@ class BudgetStore:
         except OSError as exc:
             return self._fall_back(exc.strerror or str(exc))
         try:  # damaged: it held a minute's worth of stamps, so a new file loses nothing
-            _remove_database(self.path)
+            remove_database(self.path)
             return self._open_file(self.path)
         except (OSError, sqlite3.Error) as exc:
             return self._fall_back(f"{type(exc).__name__}: {exc}")
 
     def _open_file(self, path: Path) -> sqlite3.Connection:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start
+        create_private(path)
         db = self._connect(str(path))
         try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            with _immediate(db):
-                (version,) = db.execute("PRAGMA user_version").fetchone()
-                if version != _SCHEMA_VERSION:  # a minute of stamps: dropped, not migrated
-                    db.execute("DROP TABLE IF EXISTS stamps")
-                    _create_schema(db)
-                    db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-                db.execute("DELETE FROM stamps WHERE at < ?", (self._clock() - _FORGET_AFTER,))
+            prepare(db, now=self._clock())
         except BaseException:
             self._close_db()
             raise
@@ -262,7 +234,7 @@ class BudgetStore:
 
     def _memory(self) -> sqlite3.Connection:
         db = self._connect(":memory:")
-        _create_schema(db)
+        create_schema(db)
         # ids go on from the file's: a claim made there may still be settled here
         db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('stamps', ?)", (self._high,))
         return db
@@ -291,28 +263,3 @@ class BudgetStore:
         self._close_db()
         self._db = self._memory()
         return self._db
-
-
-@contextlib.contextmanager
-def _immediate(db: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction, its lock taken at the start (autocommit connection)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _create_schema(db: sqlite3.Connection) -> None:
-    for statement in _SCHEMA.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            path.with_name(path.name + suffix).unlink()
