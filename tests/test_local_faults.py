@@ -26,7 +26,8 @@ import pytest
 from rich.console import Console
 
 from atlasbatch import Session, State, StorageError
-from atlasbatch._cli.common import explain, finish_outputs
+from atlasbatch._cli.common import explain
+from atlasbatch._cli.drive import finish_outputs
 from atlasbatch._cli.progress import print_summary
 from atlasbatch._exceptions import (
     AtlasBatchError,

@@ -22,10 +22,10 @@ from rich.console import Console
 from atlasbatch._cli.common import (
     RunRecipe,
     add_server_arguments,
-    finish_outputs,
     open_existing_ledger,
     settings_from_args,
 )
+from atlasbatch._cli.drive import finish_outputs
 from atlasbatch._cli.orphans import add_orphan_arguments, run_orphans
 from atlasbatch._cli.progress import print_summary
 from atlasbatch._cli.resume import recipe_for_run, resume_hint

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 from rich.console import Console
 
-from atlasbatch._cli.common import drive, finish_outputs, make_view
+from atlasbatch._cli.drive import drive, finish_outputs, make_view
 from atlasbatch._cli.progress import print_summary
 from atlasbatch._config import Rate, Settings
 from atlasbatch._durations import format_duration

@@ -21,13 +21,11 @@ from rich.console import Console
 from atlasbatch._cli.common import (
     RunRecipe,
     add_server_arguments,
-    drive,
     explain,
-    finish_outputs,
-    make_view,
     recipe_of,
     settings_from_args,
 )
+from atlasbatch._cli.drive import drive, finish_outputs, make_view
 from atlasbatch._cli.dryrun import plan_run, render_plan
 from atlasbatch._cli.progress import print_summary
 from atlasbatch._cli.resume import recipe_for_run, resume_words

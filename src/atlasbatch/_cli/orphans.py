@@ -22,12 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from atlasbatch._cli.common import (
-    drive,
-    finish_outputs,
-    make_view,
     recipe_of,
     settings_from_args,
 )
+from atlasbatch._cli.drive import drive, finish_outputs, make_view
 from atlasbatch._cli.progress import print_summary
 from atlasbatch._config import Settings
 from atlasbatch._exceptions import AtlasBatchError, InputError, RunMismatchError
