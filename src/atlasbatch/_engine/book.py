@@ -46,7 +46,7 @@ class Book:
     undeleted: set[int] = field(default_factory=set)
     deleted: int = 0
     downloading: int = 0
-    images: int = 0  # tasks the image stage holds (_images): their image work is not over
+    images: int = 0  # tasks the image stage holds (images.py): their image work is not over
 
     def set(self, line: int, state: State) -> None:
         """Move a query to ``state``, keeping the count of open queries."""

@@ -87,7 +87,7 @@ def target_from_row(row: sqlite3.Row) -> Target:
     if "epoch" not in row.keys():  # noqa: SIM118  a query that forgot them would drop the motion
         msg = "a ledger query that makes targets must select pmra, pmdec, epoch (TARGET_COLUMNS)"
         raise LookupError(msg)
-    # A control's link to its target is its line (_control_lines): no column to migrate.
+    # A control's link to its target is its line (control_lines.py): no column to migrate.
     parent, index = control_link(row["line"]) or (None, None)
     return Target(
         line=row["line"],

@@ -43,7 +43,7 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 #: outcomes.csv's link from a control position's row to its target's (runs with controls).
 CONTROL_COLUMNS: tuple[str, ...] = ("control_of", "control_index")
-#: outcomes.csv's column of image stamps (runs where rows asked for them, _target_images).
+#: outcomes.csv's column of image stamps (runs where rows asked for them, _targets/images.py).
 IMAGE_COLUMN: tuple[str, ...] = ("images",)
 
 

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 _FILE = "runs.json"
-_LEDGER = "atlasbatch.sqlite3"  # as in _rundir (which imports this module)
+_LEDGER = "atlasbatch.sqlite3"  # as in rundir.py (which imports this module)
 log = logging.getLogger(__name__)
 
 

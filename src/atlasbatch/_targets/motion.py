@@ -63,7 +63,7 @@ def _motion_columns(t: TargetTable) -> None:
     ``epoch`` meaning something else, for the outputs only: they still pass through as
     before (said once in the log) instead of being refused.
     """
-    # (they pass through to the outputs either way: _target_file.PASSED_THROUGH)
+    # (they pass through to the outputs either way: table.PASSED_THROUGH)
     if ("pmra" in t.index) != ("pmdec" in t.index):
         have, lack = ("pmra", "pmdec") if "pmra" in t.index else ("pmdec", "pmra")
         log.warning(

@@ -50,7 +50,7 @@ class ParsedRows:
     mpc: list[str | None]
     windows: list[Window]
     motion: list[RowMotion] | None  # (pmra, pmdec, epoch) per row; None: no such columns
-    images: list[bool] | None = None  # the images column (_target_images); None: no column
+    images: list[bool] | None = None  # the images column (images.py); None: no column
 
 
 def parse_rows(
