@@ -1,13 +1,14 @@
-"""The HTTP boundary: one ``httpx.AsyncClient``, both throttle mirrors, outages, retries.
+"""The HTTP boundary: typed calls to the API, each within the server's limits.
 
-Every request of a run goes through :class:`AtlasClient`. httpx errors never leave this
-module: they become :mod:`atlasbatch._exceptions`. 429s are not retry attempts (the mirror
-waits them out); 5xx and transport errors are waited out through the shared
-:class:`~atlasbatch._http.outage.Outage` (one probe at a time, full-jitter backoff), by default
-for as long as it takes. A POST is never retried blindly, because a POST whose answer was
-lost may have queued its tasks: it raises :class:`SubmissionUncertainError` and the caller
-reconciles. Faults on our side of the wire (a rejected TLS certificate, a header httpx
-refuses to send) are permanent: :class:`ConnectionSetupError`, never retried.
+Every request of a run goes through :class:`AtlasClient`; its :class:`~.sending.Sender`
+takes the budget slot, waits out 429s and outages, and turns answers into records or
+:mod:`atlasbatch._exceptions`, so httpx errors never leave ``_http/``. 429s are not retry
+attempts (the mirror waits them out); 5xx and transport errors are waited out through the
+shared :class:`~atlasbatch._http.outage.Outage` (one probe at a time, full-jitter backoff),
+by default for as long as it takes. A POST is never retried blindly, because a POST whose
+answer was lost may have queued its tasks: it raises :class:`SubmissionUncertainError` and
+the caller reconciles. Faults on our side of the wire (a rejected TLS certificate, a header
+httpx refuses to send) are permanent: :class:`ConnectionSetupError`, never retried.
 """
 
 from __future__ import annotations
