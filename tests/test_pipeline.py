@@ -102,15 +102,16 @@ async def test_adapts_when_the_server_allows_less_than_assumed(
 async def test_queue_cap_pauses_submission_without_failing(
     emulator: Factory,
 ) -> None:
+    # A server cap below one batch: the first POST meets it however fast the runner is.
     emu = emulator(
-        task_seconds=0.004, user_slots=1, max_queued=500, write_rate="300/0.5s",
+        task_seconds=0.004, user_slots=1, max_queued=50, write_rate="300/0.5s",
         read_rate="600/0.5s", observations_per_day=0.02,
     )  # fmt: skip
     settings = client_settings(emu, max_queued=5000)  # the client believes in a larger cap
-    report = await run(emu, grid_targets(1200), settings=settings, keep_data=False)
-    assert Counter(o.state for o in report.outcomes) == {State.DOWNLOADED: 1200}
+    report = await run(emu, grid_targets(400), settings=settings, keep_data=False)
+    assert Counter(o.state for o in report.outcomes) == {State.DOWNLOADED: 400}
     assert emu.stats()["cap_rejections"] >= 1
-    assert_clean(emu, created=1200)
+    assert_clean(emu, created=400)
 
 
 async def test_respecting_the_cap_means_no_rejection(emulator: Factory) -> None:
@@ -122,6 +123,20 @@ async def test_respecting_the_cap_means_no_rejection(emulator: Factory) -> None:
     assert len(report.outcomes) == 700
     assert emu.stats()["cap_rejections"] == 0
     assert_clean(emu, created=700)
+
+
+async def test_a_cap_below_the_batch_size_sends_smaller_batches(emulator: Factory) -> None:
+    """A cap smaller than one radeclist batch (the user's setting or a lowered server
+    cap) is filled, never waited on for room that cannot come."""
+    emu = emulator(
+        task_seconds=0.002, user_slots=4, max_queued=30, write_rate="300/0.5s",
+        read_rate="600/0.5s", observations_per_day=0.02,
+    )  # fmt: skip
+    settings = client_settings(emu, max_queued=30)
+    report = await run(emu, grid_targets(120), settings=settings, keep_data=False)
+    assert Counter(o.state for o in report.outcomes) == {State.DOWNLOADED: 120}
+    assert emu.stats()["cap_rejections"] == 0
+    assert_clean(emu, created=120)
 
 
 async def test_no_data_targets_end_as_no_data_and_are_deleted(

@@ -71,7 +71,10 @@ class Submitter:
         if self._server_free is not None:  # share the cap with another script: fill the room
             size = min(len(group), free, self._server_free)
             return group[:size] if size >= 1 else None
-        return group if free >= len(group) else None  # else wait for tasks to start
+        # A whole batch, or as much of one as the cap can ever hold (a cap below the batch
+        # size, ours or the server's, would otherwise wait for room that never comes).
+        want = min(len(group), self._cap)
+        return group[:want] if free >= want else None  # else wait for tasks to start
 
     async def submit(self, batch: list[Target], *, pause: float) -> None:
         """POST one batch and record what the server made of it."""
