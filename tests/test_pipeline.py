@@ -36,8 +36,9 @@ def emulator(atlas_emulator_factory: Factory) -> Factory:
 
 async def run(emu: Emulator, targets: Any, **options: Any) -> Any:
     settings = options.pop("settings", None) or client_settings(emu)
-    async with Session(token=emu.token, settings=settings) as session:
-        return await session.run(targets, **options)
+    with anyio.fail_after(120):  # a stalled run fails here instead of hanging the suite
+        async with Session(token=emu.token, settings=settings) as session:
+            return await session.run(targets, **options)
 
 
 def assert_clean(emu: Emulator, *, created: int) -> None:
