@@ -12,7 +12,6 @@ when duplicate rows share it.
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,12 +21,9 @@ from typing import Self
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from atlasbatch._models import Target
-from atlasbatch._outputs.csv_cells import neutralise_schema, neutralise_table
-from atlasbatch._outputs.results import AtomicFile
+from atlasbatch._outputs.table_files import TableFiles
 from atlasbatch._science.nightly import nightly_light_curve
 from atlasbatch._science.nightly_options import NightlyOptions
 
@@ -188,20 +184,14 @@ class NightlyTableWriter:
 
     def __init__(self, path: Path, *, csv_path: Path | None = None) -> None:
         self.schema = _schema()
-        self.rows_written = 0
-        self._buffer: list[pa.Table] = []
-        self._buffered = 0
-        self._files = [AtomicFile(path)] + ([AtomicFile(csv_path)] if csv_path else [])
-        try:
-            self._parquet = pq.ParquetWriter(str(self._files[0].temp), self.schema)
-            self._csv = (
-                pa_csv.CSVWriter(str(self._files[1].temp), neutralise_schema(self.schema))
-                if csv_path
-                else None
-            )
-        except BaseException:
-            self._discard()
-            raise
+        self._files = TableFiles(
+            path, self.schema, csv_path=csv_path, row_group_rows=_ROW_GROUP_ROWS
+        )
+
+    @property
+    def rows_written(self) -> int:
+        """Rows in the files so far (buffered rows not counted)."""
+        return self._files.rows_written
 
     def __enter__(self) -> Self:
         return self
@@ -209,19 +199,10 @@ class NightlyTableWriter:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        committed = False
-        try:
-            if kind is None:
-                self._flush()
-                self._close()
-                for pending in self._files:
-                    pending.commit()
-                committed = True
-        finally:
-            if not committed:
-                with contextlib.suppress(Exception):  # already failing: keep that error
-                    self._close()
-                self._discard()
+        if kind is None:
+            self._files.commit()
+        else:
+            self._files.discard()
 
     def add(self, curve: SourceCurve, table: pd.DataFrame) -> None:
         """Append one target's nightly table."""
@@ -233,28 +214,4 @@ class NightlyTableWriter:
 
     def add_arrow(self, table: pa.Table) -> None:
         """Append rows already in this schema (:meth:`to_arrow`)."""
-        self._buffer.append(table)
-        self._buffered += table.num_rows
-        if self._buffered >= _ROW_GROUP_ROWS:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        table = pa.concat_tables(self._buffer)
-        self._buffer, self._buffered = [], 0
-        if table.num_rows == 0:
-            return
-        self._parquet.write_table(table, row_group_size=table.num_rows)
-        if self._csv is not None:  # opened in spreadsheets: no formulas
-            self._csv.write_table(neutralise_table(table))
-        self.rows_written += table.num_rows
-
-    def _close(self) -> None:
-        self._parquet.close()
-        if self._csv is not None:
-            self._csv.close()
-
-    def _discard(self) -> None:
-        for pending in self._files:
-            pending.discard()
+        self._files.add(table)

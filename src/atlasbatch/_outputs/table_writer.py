@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Self
 
 from atlasbatch._models import Target
 from atlasbatch._outputs.results import SERVER_COLUMNS, AtomicFile
+from atlasbatch._outputs.table_files import TableFiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,31 +80,20 @@ class PhotometryTableWriter:
         csv_path: Path | None = None,
         row_group_rows: int = _DEFAULT_ROW_GROUP_ROWS,
     ) -> None:
-        import pyarrow.csv as pa_csv  # noqa: PLC0415 - see the module docstring
-        import pyarrow.parquet as pq  # noqa: PLC0415
-
-        from atlasbatch._outputs.csv_cells import neutralise_schema  # noqa: PLC0415
         from atlasbatch._outputs.table import table_schema  # noqa: PLC0415
 
         self.extra = pass_through_names(extra_columns, reserved=TABLE_RESERVED)
         self.schema = table_schema(self.extra.values())
-        self._row_group_rows = max(1, row_group_rows)
-        self._buffer: list[pa.Table] = []
-        self._buffered_rows = 0
         self._unknown_logged: set[str] = set()
-        self.rows_written = 0
         self.closed = False
-        self._files = [AtomicFile(path)] + ([AtomicFile(csv_path)] if csv_path else [])
-        try:
-            self._parquet = pq.ParquetWriter(str(self._files[0].temp), self.schema)
-            self._csv = (
-                pa_csv.CSVWriter(str(self._files[1].temp), neutralise_schema(self.schema))
-                if csv_path
-                else None
-            )
-        except BaseException:
-            self._discard_files()
-            raise
+        self._files = TableFiles(
+            path, self.schema, csv_path=csv_path, row_group_rows=row_group_rows
+        )
+
+    @property
+    def rows_written(self) -> int:
+        """Rows in the files so far (buffered rows not counted)."""
+        return self._files.rows_written
 
     def __enter__(self) -> Self:
         return self
@@ -153,10 +143,7 @@ class PhotometryTableWriter:
         :attr:`schema` (buffered up to one row group)."""
         if self.closed:
             raise ValueError("PhotometryTableWriter is closed")
-        self._buffer.append(table)
-        self._buffered_rows += table.num_rows
-        if self._buffered_rows >= self._row_group_rows:
-            self._flush()
+        self._files.add(table)
 
     def note_unknown(self, columns: Iterable[object]) -> None:
         """Log once each light-curve column the table has no place for."""
@@ -172,52 +159,14 @@ class PhotometryTableWriter:
         if self.closed:
             return
         self.closed = True
-        try:
-            try:
-                self._flush()
-            finally:
-                self._close_writers()
-            for pending in self._files:
-                pending.commit()
-        except BaseException:
-            self._discard_files()
-            raise
+        self._files.commit()
 
     def abort(self) -> None:
         """Drop everything written so far; ``path`` keeps whatever it held before."""
         if self.closed:
             return
         self.closed = True
-        try:
-            self._close_writers()
-        finally:
-            self._discard_files()
-
-    def _flush(self) -> None:
-        """Write the buffered targets as one row group (few, large groups read fastest)."""
-        import pyarrow as pa  # noqa: PLC0415
-
-        from atlasbatch._outputs.csv_cells import neutralise_table  # noqa: PLC0415
-
-        if not self._buffer:
-            return
-        table = pa.concat_tables(self._buffer)
-        self._buffer, self._buffered_rows = [], 0
-        if table.num_rows == 0:
-            return
-        self._parquet.write_table(table, row_group_size=table.num_rows)
-        if self._csv is not None:  # the CSV may be opened in a spreadsheet: no formulas
-            self._csv.write_table(neutralise_table(table))
-        self.rows_written += table.num_rows
-
-    def _close_writers(self) -> None:
-        self._parquet.close()
-        if self._csv is not None:
-            self._csv.close()
-
-    def _discard_files(self) -> None:
-        for pending in self._files:
-            pending.discard()
+        self._files.discard()
 
 
 def write_csv_twin(parts: Sequence[Path], path: Path) -> None:
