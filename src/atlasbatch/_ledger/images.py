@@ -24,8 +24,12 @@ from typing import TYPE_CHECKING
 
 from atlasbatch._models import State
 
-__all__ = ["IMAGES_SCHEMA", "ImageRow", "ImageState", "LedgerImages"]
+__all__ = ["IMAGES_SCHEMA", "WANTS_IMAGES_SQL", "ImageRow", "ImageState", "LedgerImages"]
 
+#: Asked once per settled task: by the index on ``targets.rep``, never a scan of every row.
+WANTS_IMAGES_SQL = (
+    "SELECT 1 FROM image_wants w JOIN targets t ON t.line = w.line WHERE t.rep = ? LIMIT 1"
+)
 IMAGES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS image_wants (line INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS image_requests (
@@ -86,11 +90,7 @@ class LedgerImages:
 
     def wants_images(self, rep: int) -> bool:
         """Whether the query of representative line ``rep`` wants images (any of its rows)."""
-        row = self._db.execute(
-            "SELECT 1 FROM image_wants w JOIN targets t ON t.line = w.line WHERE t.rep = ? LIMIT 1",
-            (rep,),
-        ).fetchone()
-        return row is not None
+        return self._db.execute(WANTS_IMAGES_SQL, (rep,)).fetchone() is not None
 
     def has_image_wants(self) -> bool:
         """Whether any row of the run asked for images."""

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS targets (
     resubmits INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL,
     pmra REAL, pmdec REAL, epoch REAL);
 CREATE INDEX IF NOT EXISTS targets_state ON targets(state);
+-- a query's rows (its duplicates), e.g. whether any of them wants images: no table scan
+CREATE INDEX IF NOT EXISTS targets_rep ON targets(rep);
 CREATE TABLE IF NOT EXISTS batches (
     batch INTEGER PRIMARY KEY, tag TEXT NOT NULL, state TEXT NOT NULL, lines TEXT NOT NULL,
     created REAL NOT NULL);
