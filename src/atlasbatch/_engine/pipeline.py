@@ -30,7 +30,7 @@ from atlasbatch._engine.downloads import Downloads, Job
 from atlasbatch._engine.fetcher import ResultSaver, save_result_file, scratch_dir
 from atlasbatch._engine.images import ImageStage
 from atlasbatch._engine.poller import TaskUpdate
-from atlasbatch._engine.settle import OutcomeHandler, Settle
+from atlasbatch._engine.settle import OutcomeHandler, Settler
 from atlasbatch._engine.submitter import Submitter
 from atlasbatch._engine.watch import Watch
 from atlasbatch._exceptions import STOPS_RUN, AtlasBatchError
@@ -84,7 +84,7 @@ class Pipeline:
             notify=self._notify, floor=lambda: self._watch.pace.floor,
             cancelled=ledger.cancel_requested,
         )  # fmt: skip
-        self._settle = Settle(
+        self._settle = Settler(
             ledger, self._book, self._images, on_outcome=on_outcome, keep_data=keep_data,
             delete=lambda task_id: self._del_tx.send(task_id),  # noqa: PLW0108
             notify=self._notify,

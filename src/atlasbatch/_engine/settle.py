@@ -1,6 +1,6 @@
 """How a target's query ends: the ledger first, then its outcome, then its task's DELETE.
 
-Every path to an outcome goes through :class:`Settle`: a task that finished (stored, no
+Every path to an outcome goes through :class:`Settler`: a task that finished (stored, no
 data, failed), one the server lost or whose result expired (asked once more, then failed),
 one cancelled, and a row the server refused at submission. Once the book says "final",
 the pipeline may end the run at once, so outcomes are handed out before the book changes.
@@ -20,14 +20,14 @@ from atlasbatch._models import Outcome, State, Target
 if TYPE_CHECKING:  # only for annotations: a run keeps no frame unless asked
     import pandas as pd
 
-__all__ = ["OutcomeHandler", "Settle"]
+__all__ = ["OutcomeHandler", "Settler"]
 
 log = logging.getLogger(__name__)
 
 OutcomeHandler = Callable[[Outcome], Awaitable[None]]
 
 
-class Settle:
+class Settler:
     """Turns what happened to a task (or a row) into the ledger's record and an outcome."""
 
     def __init__(
