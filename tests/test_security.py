@@ -37,6 +37,7 @@ from atlasbatch._exceptions import (
 )
 from atlasbatch._http.base_url import check_base_url, obtain_token
 from atlasbatch._http.client import AtlasClient
+from atlasbatch._http.wire import Wire
 from atlasbatch._models import Target
 from atlasbatch._targets.read import read_targets
 from atlasbatch.cli import build_parser, main
@@ -314,8 +315,8 @@ def test_reprs_hide_the_token(no_network: list[str]) -> None:
     session = Session(token=TOKEN, settings=settings)
     client = session.client
     shown_all = [repr(session), str(session), repr(client), str(client), repr(settings),
-                 repr(vars(client)), repr(client._http.auth),
-                 repr(dict(client._http.headers))]  # fmt: skip
+                 repr(vars(client)), repr(client._http), repr(client._files),
+                 repr(client._http.headers)]  # fmt: skip
     for shown in shown_all:
         assert not leaks(shown), shown
     assert no_network == []  # building a session connects nowhere
@@ -411,8 +412,8 @@ def test_the_command_line_has_no_insecure_option_and_no_token_option() -> None:
     assert not [o for o in options if any(word in o for word in _INSECURE_WORDS)], options
 
 
-def _ssl_context(http: httpx.AsyncClient) -> ssl.SSLContext:
-    transport = http._transport
+def _ssl_context(wire: Wire) -> ssl.SSLContext:
+    transport = wire._transport
     assert isinstance(transport, httpx.AsyncHTTPTransport)
     context = transport._pool._ssl_context
     assert isinstance(context, ssl.SSLContext)
@@ -430,7 +431,7 @@ def test_the_http_client_verifies_certificates(
     context = _ssl_context(session.client._http)
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname is True
-    assert session.client._http._mounts == {}  # no proxy or mount with its own rules
+    assert session.client._http._router is None  # no proxy with its own rules
     assert no_network == []
 
 

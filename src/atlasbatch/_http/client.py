@@ -30,7 +30,7 @@ from atlasbatch._exceptions import (
 )
 from atlasbatch._http.base_url import check_base_url
 from atlasbatch._http.budget_store import shared_budget
-from atlasbatch._http.connections import http_clients
+from atlasbatch._http.connections import http_wires
 from atlasbatch._http.credentials import check_token
 from atlasbatch._http.limiter import Priority, SlidingWindow
 from atlasbatch._http.outage import Outage
@@ -90,7 +90,7 @@ class AtlasClient:
         self._sleep = sleep
         self.outage = Outage(max_wait=self.settings.retry_max_wait, sleep=sleep)
         # the API's calls and the result files, each with a pool as wide as its work
-        self._http, self._files = http_clients(token, self.settings, transport)
+        self._http, self._files = http_wires(token, self.settings, transport)
         self._sender = Sender(
             self._http, reads=self.reads, writes=self.writes, outage=self.outage,
             settings=self.settings, sleep=sleep,

@@ -1,4 +1,4 @@
-"""The httpx clients of a run: token auth, TLS always verified, small connection pools.
+"""The wires of a run (:mod:`.wire`): token, TLS always verified, small connection pools.
 
 httpcore looks at every pooled connection (a getpeername and a poll each, when idle)
 whenever a request starts or ends, so an idle connection costs CPU on every request: with
@@ -13,69 +13,41 @@ or a submission.
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Generator
 from importlib.metadata import version
 
 import httpx
 
 from atlasbatch._config import Settings
+from atlasbatch._http.wire import Wire
 
-__all__ = ["API_CONNECTIONS", "http_clients"]
+__all__ = ["API_CONNECTIONS", "http_wires"]
 
 #: Connections for the API calls of one client (submissions, polls, deletes, images).
 API_CONNECTIONS = 4
-
-
-class _TokenAuth(httpx.Auth):
-    """``Authorization: Token …``; its repr never shows the token."""
-
-    def __init__(self, token: str) -> None:
-        self._header = f"Token {token}"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
-
-    def __repr__(self) -> str:
-        return "_TokenAuth(<hidden>)"
 
 
 def _user_agent() -> str:
     return f"atlasbatch/{version('atlasbatch')} (+httpx)"
 
 
-def http_clients(
+def http_wires(
     token: str, settings: Settings, transport: httpx.AsyncBaseTransport | None
-) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-    """The API's client and the result files' client (the same one when ``transport`` is
+) -> tuple[Wire, Wire]:
+    """The API's wire and the result files' wire (the same one when ``transport`` is
     given: it is the caller's, a single one). One TLS context, verifying, for both (each
     costs ~30 ms of CPU to build: the CA bundle)."""
+    headers = {
+        "Accept": "application/json",
+        "Accept-Encoding": "gzip, deflate",
+        "User-Agent": _user_agent(),
+        "Authorization": f"Token {token}",
+    }
+    seconds = settings.timeout
+    timeout = httpx.Timeout(seconds, connect=min(10.0, seconds), pool=None)
     if transport is not None:
-        api = _client(token, settings, transport, connections=API_CONNECTIONS, verify=True)
+        api = Wire(headers, timeout=timeout, connections=API_CONNECTIONS, transport=transport)
         return api, api
     context = httpx.create_ssl_context()  # verify=True: certificates and host names checked
-    api = _client(token, settings, None, connections=API_CONNECTIONS, verify=context)
+    api = Wire(headers, timeout=timeout, connections=API_CONNECTIONS, verify=context)
     width = settings.download_concurrency
-    return api, _client(token, settings, None, connections=width, verify=context)
-
-
-def _client(
-    token: str,
-    settings: Settings,
-    transport: httpx.AsyncBaseTransport | None,
-    *,
-    connections: int,
-    verify: ssl.SSLContext | bool,
-) -> httpx.AsyncClient:
-    """An httpx client of ``connections`` pooled connections at most."""
-    seconds = settings.timeout
-    return httpx.AsyncClient(
-        auth=_TokenAuth(token),
-        headers={"Accept": "application/json", "User-Agent": _user_agent()},
-        timeout=httpx.Timeout(seconds, connect=min(10.0, seconds), pool=None),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        verify=verify,
-        transport=transport,
-        follow_redirects=False,
-    )
+    return api, Wire(headers, timeout=timeout, connections=width, verify=context)

@@ -20,6 +20,7 @@ from atlasbatch._exceptions import ServerError
 from atlasbatch._http.limiter import Priority, SlidingWindow
 from atlasbatch._http.outage import Outage
 from atlasbatch._http.responses import retry_after_seconds
+from atlasbatch._http.wire import Wire
 from atlasbatch._http.wire_faults import raise_for, transient_or_uncertain, transport_error
 
 __all__ = ["Sender", "Sleep"]
@@ -35,7 +36,7 @@ class Sender:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: Wire,
         *,
         reads: SlidingWindow,
         writes: SlidingWindow,

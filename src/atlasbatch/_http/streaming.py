@@ -24,6 +24,7 @@ import anyio
 import httpx
 
 from atlasbatch._exceptions import ResultTooLargeError
+from atlasbatch._http.wire import Wire
 from atlasbatch._http.wire_faults import raise_for, transport_error
 from atlasbatch._storage import storage_error
 
@@ -56,7 +57,7 @@ class Body:
 
 
 async def stream_body(
-    http: httpx.AsyncClient, url: str, spill: Path, *, limit: int, inline: int = INLINE_BYTES
+    http: Wire, url: str, spill: Path, *, limit: int, inline: int = INLINE_BYTES
 ) -> Body:
     """GET ``url``: in memory up to ``inline`` bytes, else in ``spill``.
 
