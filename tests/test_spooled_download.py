@@ -229,7 +229,7 @@ def test_the_result_file_client_verifies_certificates_too() -> None:
         context = transport._pool._ssl_context
         assert isinstance(context, ssl.SSLContext)
         assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-        assert http._mounts == {} and not http.follow_redirects
+        assert http._router is None  # no proxy; redirects are never followed (no client)
         contexts.append(context)
     assert contexts[0] is contexts[1]
 
