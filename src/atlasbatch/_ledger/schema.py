@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS targets (
 CREATE INDEX IF NOT EXISTS targets_state ON targets(state);
 -- a query's rows (its duplicates), e.g. whether any of them wants images: no table scan
 CREATE INDEX IF NOT EXISTS targets_rep ON targets(rep);
+-- the duplicate rows (few, usually none): status counts them without a table scan
+CREATE INDEX IF NOT EXISTS targets_dups ON targets(rep) WHERE rep != line;
 CREATE TABLE IF NOT EXISTS batches (
     batch INTEGER PRIMARY KEY, tag TEXT NOT NULL, state TEXT NOT NULL, lines TEXT NOT NULL,
     created REAL NOT NULL);
