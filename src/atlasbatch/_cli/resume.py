@@ -16,7 +16,6 @@ from pathlib import Path
 from atlasbatch._cli.common import RunRecipe, read_recipe
 from atlasbatch._config import PRODUCTION_URL
 from atlasbatch._exceptions import RunMismatchError
-from atlasbatch._http.credentials import server_key
 from atlasbatch._runs.rundir import LEDGER_NAME
 
 __all__ = ["recipe_for_run", "resume_hint", "resume_words"]
@@ -32,6 +31,9 @@ def recipe_for_run(args: argparse.Namespace, out_dir: Path | None) -> RunRecipe 
     given = getattr(args, "base_url", None)
     if recipe is None or given is None:
         return recipe
+    # Imported here: it needs httpx, and `status` shows the resume hint without a client.
+    from atlasbatch._http.credentials import server_key  # noqa: PLC0415
+
     if server_key(given) != server_key(recipe.base_url):
         raise RunMismatchError(
             f"{out_dir} holds a run on {recipe.base_url}, not {given}: use "

@@ -1,7 +1,9 @@
 """``atlasbatch status DIR``: where a run stands, from its ledger (and the server, if asked).
 
 Reading the ledger needs no lock (SQLite in WAL mode lets a reader in while a fetch
-writes), so status works while the run is going on.
+writes), so status works while the run is going on. What it prints comes from counts on the
+ledger's indexes and the few rows it shows, so a run of 100,000 rows answers as fast as a
+small one; the server client is imported only for ``--remote``.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
 from rich.console import Console
 
 from atlasbatch._cli.common import (
@@ -21,18 +23,16 @@ from atlasbatch._cli.common import (
 )
 from atlasbatch._cli.progress import print_summary
 from atlasbatch._cli.resume import recipe_for_run, resume_hint
-from atlasbatch._config import Settings
-from atlasbatch._engine.poller import classify
 from atlasbatch._exceptions import AtlasBatchError
-from atlasbatch._http.client import AtlasClient
-from atlasbatch._http.credentials import resolve_token
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import State
-from atlasbatch._runs.cleanup import run_id_of
 from atlasbatch._runs.refresh import META_KEY, run_finished
 from atlasbatch._runs.rundir import run_busy
 
-__all__ = ["STATUS_HELP", "add_status_arguments", "run_status"]
+if TYPE_CHECKING:
+    from atlasbatch._config import Settings
+
+__all__ = ["STATUS_HELP", "add_status_arguments", "print_status", "run_status"]
 
 STATUS_HELP = """\
 Show where the run in DIR stands: rows by state, failures with reasons, tasks still on the
@@ -71,7 +71,8 @@ def _state_line(ledger: Ledger, out_dir: Path, recipe: RunRecipe | None) -> str:
     return f"stopped with {open_queries} queries open; resume with: {hint}"
 
 
-def _print_local(console: Console, ledger: Ledger, out_dir: Path) -> None:
+def print_status(console: Console, ledger: Ledger, out_dir: Path) -> None:
+    """What ``status`` prints from the run directory alone (no server)."""
     recipe = RunRecipe.load(ledger)
     console.print(f"Run {ledger.run_id} in {out_dir}", style="bold", markup=False, soft_wrap=True)
     console.print(f"  server   {ledger.meta('base_url')}", markup=False, soft_wrap=True)
@@ -84,11 +85,10 @@ def _print_local(console: Console, ledger: Ledger, out_dir: Path) -> None:
     console.print(
         f"  state    {_state_line(ledger, out_dir, recipe)}", markup=False, soft_wrap=True
     )
-    open_tasks = ledger.open_tasks()
-    by_state = Counter(task.state.value for task in open_tasks)
-    detail = ", ".join(f"{state} {n}" for state, n in sorted(by_state.items()))
+    by_state = ledger.open_task_counts()
+    detail = ", ".join(f"{state.value} {n}" for state, n in sorted(by_state.items()))
     console.print(
-        f"  tasks    {len(open_tasks)} still on the server per the ledger"
+        f"  tasks    {sum(by_state.values())} still on the server per the ledger"
         + (f" ({detail})" if detail else ""),
         markup=False,
         soft_wrap=True,
@@ -97,6 +97,11 @@ def _print_local(console: Console, ledger: Ledger, out_dir: Path) -> None:
 
 
 async def _remote(settings: Settings, token: str, run_id: str, known: set[int]) -> str:
+    # Imported here: the client (and the engine's task classifier) only for --remote.
+    from atlasbatch._engine.poller import classify  # noqa: PLC0415
+    from atlasbatch._http.client import AtlasClient  # noqa: PLC0415
+    from atlasbatch._runs.cleanup import run_id_of  # noqa: PLC0415
+
     async with AtlasClient(token=token, settings=settings) as client:
         found: Counter[str] = Counter()
         ids: set[int] = set()
@@ -120,13 +125,17 @@ def run_status(args: argparse.Namespace) -> int:
     console = Console()
     ledger = open_existing_ledger(out_dir)
     try:
-        _print_local(console, ledger, out_dir)
+        print_status(console, ledger, out_dir)
         run_id = ledger.run_id
-        known = {task.task_id for task in ledger.open_tasks()}
+        known = {task.task_id for task in ledger.open_tasks()} if args.remote else set()
     finally:
         ledger.close()
     if not args.remote:
         return 0
+    import anyio  # noqa: PLC0415 - see _remote
+
+    from atlasbatch._http.credentials import resolve_token  # noqa: PLC0415
+
     settings = settings_from_args(args, recipe_for_run(args, out_dir))  # the run's server
     token = resolve_token(args.token_file, server=settings.base_url)
     try:

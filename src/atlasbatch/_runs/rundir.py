@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlasbatch._exceptions import LedgerDamagedError, RunLockedError
-from atlasbatch._http.client import AtlasClient
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import Target
-from atlasbatch._runs.cleanup import run_id_of
 from atlasbatch._runs.registry import forget_runs, lost_runs
 
 if TYPE_CHECKING:  # the target parser needs pandas; this module does not
+    from atlasbatch._http.client import AtlasClient  # nor the client: `status` reads run_busy
     from atlasbatch._targets.read import TargetList
 
 try:
@@ -121,6 +120,8 @@ async def refuse_lost_run(client: AtlasClient, out_dir: Path | None) -> None:
     one walk of the task list. A lost run without tasks left is forgotten, and the folder
     starts afresh.
     """
+    from atlasbatch._runs.cleanup import run_id_of  # noqa: PLC0415 - see TYPE_CHECKING above
+
     if out_dir is None:
         return
     lost = {entry.run_id for entry in lost_runs(out_dir, server=client.settings.base_url)}
