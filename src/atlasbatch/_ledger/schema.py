@@ -46,6 +46,7 @@ CREATE INDEX IF NOT EXISTS targets_dups ON targets(rep) WHERE rep != line;
 CREATE TABLE IF NOT EXISTS batches (
     batch INTEGER PRIMARY KEY, tag TEXT NOT NULL, state TEXT NOT NULL, lines TEXT NOT NULL,
     created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS batches_state ON batches(state);  -- the open ones, without a scan
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY, line INTEGER NOT NULL, batch INTEGER, state TEXT NOT NULL,
     result_url TEXT, error_msg TEXT, deleted INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
