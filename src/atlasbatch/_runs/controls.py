@@ -141,7 +141,11 @@ def with_controls(targets: TargetList, setting: ControlSetting) -> TargetList:
 
 def input_rows(targets: TargetList) -> TargetList:
     """``targets`` without their control positions: the rows the target file holds."""
-    if all(target.control_of is None for target in targets.targets):
+    from atlasbatch._targets.lazy import TargetRows  # noqa: PLC0415 - loaded with any TargetList
+
+    if isinstance(targets.targets, TargetRows) or all(
+        target.control_of is None for target in targets.targets
+    ):  # a list as read holds no controls: no need to make every target to see it
         return targets
     return dataclasses.replace(
         targets,

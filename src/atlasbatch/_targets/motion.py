@@ -31,9 +31,9 @@ from typing import Final
 import numpy as np
 
 from atlasbatch._targets.coords import Floats, is_nan_text, parse_numbers, show
-from atlasbatch._targets.table import ALIASES, TargetTable
+from atlasbatch._targets.table import ALIASES, TargetTable, TextTable
 
-__all__ = ["EPOCH_RANGE", "MAX_PROPER_MOTION", "RowMotion", "parse_motion"]
+__all__ = ["EPOCH_RANGE", "MAX_PROPER_MOTION", "RowMotion", "motion_columns", "parse_motion"]
 
 MAX_PROPER_MOTION: Final = 20_000.0  # mas/yr per component
 EPOCH_RANGE: Final = (1900.0, 2100.0)
@@ -45,9 +45,9 @@ log = logging.getLogger(__name__)
 def parse_motion(t: TargetTable, mpc: list[str | None]) -> list[RowMotion] | None:
     """Each row's (pmra, pmdec, epoch), None where blank; None when there are no such columns.
 
-    Bad cells are recorded as problems of their rows on ``t``.
+    Bad cells are recorded as problems of their rows on ``t``. The columns are those
+    :func:`motion_columns` kept.
     """
-    _motion_columns(t)
     if not t.index.keys() & {"pmra", "pmdec", "epoch"}:
         return None
     pmra, pmdec = _proper_motion(t, "pmra"), _proper_motion(t, "pmdec")
@@ -56,7 +56,7 @@ def parse_motion(t: TargetTable, mpc: list[str | None]) -> list[RowMotion] | Non
     return list(zip(_optional(pmra), _optional(pmdec), _optional(epoch), strict=True))
 
 
-def _motion_columns(t: TargetTable) -> None:
+def motion_columns(t: TextTable) -> None:
     """Read proper motion only from a pair of columns, and an epoch only with them.
 
     Lists made before atlasbatch read proper motion may carry one such column, or an

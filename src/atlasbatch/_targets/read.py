@@ -9,20 +9,20 @@ source into text cells with line numbers, ``_targets.coords`` turns whole column
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 
+import numpy as np
 import pandas as pd
 
 from atlasbatch._exceptions import InputError, RowProblem, TargetFileError
 from atlasbatch._models import Target
 from atlasbatch._targets.dedupe import DUPLICATE_RADIUS_ARCSEC, check_names, duplicates
+from atlasbatch._targets.lazy import TargetRows
 from atlasbatch._targets.rows import MJD_HIGHEST, MJD_LOWEST, ParsedRows, parse_rows
 
 __all__ = ["DUPLICATE_RADIUS_ARCSEC", "MJD_HIGHEST", "MJD_LOWEST", "TargetList", "read_targets"]
@@ -39,11 +39,16 @@ class TargetList:
     ``unique`` (the first row asking that question); ``columns`` names the pass-through
     columns every target carries in ``Target.extra``; ``images`` holds the lines of the
     valid rows that want image stamps (``_targets.images``).
+
+    ``targets`` and ``unique`` of a list read from a source are :class:`TargetRows`: each
+    target is made when iterated, so a run streams them into its ledger one at a time;
+    they index, slice and compare as tuples of the same targets. Lists with control
+    positions (``_runs.controls``) hold tuples.
     """
 
-    targets: tuple[Target, ...]
+    targets: Sequence[Target]
     invalid: tuple[tuple[int, str, tuple[RowProblem, ...]], ...]
-    unique: tuple[Target, ...]
+    unique: Sequence[Target]
     duplicate_of: Mapping[int, int]
     columns: tuple[str, ...]
     images: frozenset[int] = frozenset()
@@ -80,7 +85,8 @@ def read_targets(
         problems = [p for i in sorted(t.problems) for p in t.problems[i]]
         raise TargetFileError(problems, source=t.source)
     targets = _target_list(rows, same_name=same_name)
-    _warn_default_epoch(targets.unique)
+    if rows.motion is not None:  # else no row moves: no need to make every target to see it
+        _warn_default_epoch(targets.unique)
     return targets
 
 
@@ -113,72 +119,28 @@ def _check_options(lo: object, hi: object, reduced: object, keep_going: object) 
 def _target_list(rows: ParsedRows, *, same_name: dict[int, int]) -> TargetList:
     """Targets of the rows without problems, grouped by the question they ask."""
     t = rows.table
-    every = range(len(t.lines))
-    valid = [i for i in every if i not in t.problems] if t.problems else list(every)
+    ok = np.ones(len(t), dtype=bool)
+    ok[list(t.problems)] = False
+    valid = np.flatnonzero(ok)
     first = duplicates(valid, rows, same_name=same_name)
-    targets = _make_targets(rows, valid)
+    ok[list(first)] = False
+    bad = np.array(sorted(t.problems), dtype=np.intp)
+    names = rows.names.take(bad)
     return TargetList(
-        targets=tuple(targets),
+        targets=TargetRows(rows, valid),
         invalid=tuple(
-            (t.lines[i], rows.names[i], tuple(ps)) for i, ps in sorted(t.problems.items())
+            (int(t.lines[i]), name, tuple(t.problems[i]))
+            for i, name in zip(bad.tolist(), names, strict=True)
         ),
-        unique=tuple(targets if not first else _without(targets, valid, first)),
-        duplicate_of={t.lines[i]: t.lines[first[i]] for i in sorted(first)},
+        unique=TargetRows(rows, np.flatnonzero(ok)),
+        duplicate_of={int(t.lines[i]): int(t.lines[first[i]]) for i in sorted(first)},
         columns=tuple(t.headers[k] for k in t.extras),
         images=_image_lines(rows, valid),
     )
 
 
-def _image_lines(rows: ParsedRows, valid: list[int]) -> frozenset[int]:
+def _image_lines(rows: ParsedRows, valid: np.ndarray) -> frozenset[int]:
     flags = rows.images
-    return frozenset(rows.table.lines[i] for i in valid if flags[i]) if flags else frozenset()
-
-
-def _without(targets: list[Target], rows: list[int], drop: Mapping[int, int]) -> list[Target]:
-    return [target for i, target in zip(rows, targets, strict=True) if i not in drop]
-
-
-def _make_targets(rows: ParsedRows, valid: list[int]) -> list[Target]:
-    """The :class:`Target` of each of the ``valid`` rows: the one loop over every row."""
-    t = rows.table
-    extras = [(t.headers[k], t.columns[k]) for k in t.extras]
-    ras, decs, lines, names, mpc, windows = (
-        rows.ra.tolist(), rows.dec.tolist(), t.lines, rows.names, rows.mpc, rows.windows
-    )  # fmt: skip
-    motion = rows.motion or [(None, None, None)] * len(lines)
-    with _collector_paused():
-        return [
-            Target(
-                line=lines[i],
-                name=names[i],
-                ra=None if mpc[i] else ras[i],
-                dec=None if mpc[i] else decs[i],
-                mpc_name=mpc[i],
-                mjd_min=windows[i][0],
-                mjd_max=windows[i][1],
-                use_reduced=windows[i][2],
-                pmra=motion[i][0],
-                pmdec=motion[i][1],
-                epoch=motion[i][2],
-                extra={name: column[i].strip() for name, column in extras} if extras else {},
-            )
-            for i in valid
-        ]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while 100,000s of long-lived objects are made.
-
-    Each new object counts towards the next collection, and so many survivors set off full
-    collections that walk the whole heap again and again: a third of the time of a large
-    list. These objects form no cycles. A collector someone else paused stays paused.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    if flags is None:
+        return frozenset()
+    return frozenset(rows.table.lines[valid[flags[valid]]].tolist())

@@ -1,33 +1,32 @@
 """A target list parsed into what each row asks: name, position, MJD window and motion.
 
-:func:`parse_rows` loads the table (``_targets.table``) and parses its columns whole
-(``_targets.coords``); Python loops only over the rows that have something to say. Every bad cell is
-recorded as a problem of its row on the table (never raised), so one error can list every
-problem of the file, each row's in the order name, position, window, motion
-(``_targets.motion``), images (``_targets.images``).
+:func:`parse_rows` loads the table (``_targets.sources``) and parses its columns a chunk of
+rows at a time (``_targets.coords``), each chunk's values gathered column-wise
+(``_targets.parsed``) and its text then let go; Python loops only over the rows that have
+something to say. Every bad cell is recorded as a problem of its row on the table (never
+raised), so one error can list every problem of the file, each row's in the order name,
+position, window, motion (``_targets.motion``), images (``_targets.images``).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from atlasbatch._models import Motion, motion_of
+from atlasbatch._models import motion_of
 from atlasbatch._targets.coords import Floats, is_nan_text, parse_angles, parse_numbers, show
 from atlasbatch._targets.images import parse_images
-from atlasbatch._targets.motion import RowMotion, parse_motion
-from atlasbatch._targets.table import TargetTable, load_table
+from atlasbatch._targets.motion import RowMotion, motion_columns, parse_motion
+from atlasbatch._targets.parsed import ParsedRows, RowsBuilder, Window
+from atlasbatch._targets.sources import load_table
+from atlasbatch._targets.table import TargetTable
 
 __all__ = ["MJD_HIGHEST", "MJD_LOWEST", "ParsedRows", "Window", "parse_rows"]
-
-# What one POST shares, as Target.window: a moving star's motion joins the MJD window and mode
-Window = tuple[float | None, float | None, bool] | tuple[float | None, float | None, bool, Motion]
 
 # MJD 40000 is 1968 and 100000 is 2132. ATLAS data begin in 2015 (MJD ~57000), so a value
 # outside is a unit slip (a JD, a year, seconds), never a real window; the server itself
@@ -39,34 +38,25 @@ _BOOLS: Final = {"true": 1, "yes": 1, "1": 1, "1.0": 1, "false": 0, "no": 0, "0"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a line break would split a radeclist line
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedRows:
-    """Parsed values per row of ``table``; meaningful only for rows without problems."""
-
-    table: TargetTable
-    names: list[str]
-    ra: Floats
-    dec: Floats
-    mpc: list[str | None]
-    windows: list[Window]
-    motion: list[RowMotion] | None  # (pmra, pmdec, epoch) per row; None: no such columns
-    images: list[bool] | None = None  # the images column (images.py); None: no column
-
-
 def parse_rows(
     source: object, *, mjd_min: float | None, mjd_max: float | None, use_reduced: bool
 ) -> ParsedRows:
     """Load ``source`` and parse every row; ``mjd_*``/``use_reduced`` fill blank cells."""
-    t = load_table(source)
-    names = _names(t)  # the order of these calls is the order of a row's problems
-    ra, dec, mpc = _positions(t)
-    windows = _windows(t, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced)
-    motion = parse_motion(t, mpc)
-    if motion is not None:  # rows moving differently are different questions (dedupe)
-        windows = [_with_motion(w, m, mpc=name is not None)
-                   for w, m, name in zip(windows, motion, mpc, strict=True)]  # fmt: skip
-    images = parse_images(t)
-    return ParsedRows(t, names, ra, dec, mpc, windows, motion, images)
+    whole = load_table(source)
+    motion_columns(whole)  # which motion columns count: decided (and said) once
+    out = RowsBuilder(whole)
+    for start, t in whole.chunks():
+        names = _names(t)  # the order of these calls is the order of a row's problems
+        position = _positions(t)
+        windows = _windows(t, mjd_min=mjd_min, mjd_max=mjd_max, use_reduced=use_reduced)
+        mpc = position[2]
+        motion = parse_motion(t, mpc)
+        if motion is not None:  # rows moving differently are different questions (dedupe)
+            windows = [_with_motion(w, m, mpc=name is not None)
+                       for w, m, name in zip(windows, motion, mpc, strict=True)]  # fmt: skip
+        out.add(start, t, names=names, position=position, windows=windows, motion=motion,
+                images=parse_images(t))  # fmt: skip
+    return out.rows()
 
 
 def _with_motion(window: Window, row: RowMotion, *, mpc: bool) -> Window:

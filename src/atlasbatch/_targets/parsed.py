@@ -1,0 +1,159 @@
+"""A parsed target list held column-wise: what each row asks, in flat arrays.
+
+100,000 :class:`Target` records cost ~35 MB of Python objects (a record, its ``extra``
+dict, boxed floats, a name string); the same rows here cost ~50 bytes each: line numbers,
+RA, Dec and window codes in numpy arrays, names and pass-through cells in Arrow
+(``_targets.text``), MPC names only for the rows that have one, each distinct window once.
+:meth:`ParsedRows.targets` makes the records of some rows, a block at a time, for whoever
+iterates them (``_targets.lazy``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from atlasbatch._models import Motion, Target
+from atlasbatch._targets.motion import RowMotion
+from atlasbatch._targets.table import TargetTable, TextTable
+from atlasbatch._targets.text import TextColumn
+
+__all__ = ["ParsedRows", "RowsBuilder", "Window"]
+
+Floats = npt.NDArray[np.float64]
+Rows = npt.NDArray[np.intp]
+# What one POST shares, as Target.window: a moving star's motion joins the MJD window and mode
+Window = tuple[float | None, float | None, bool] | tuple[float | None, float | None, bool, Motion]
+
+_BLOCK: Final = 4096  # targets made at a time: their columns as Python values, briefly
+
+
+@dataclass(slots=True)
+class ParsedRows:
+    """Parsed values per row of ``table``; meaningful only for rows without problems.
+
+    ``window_of`` holds each row's index into ``windows`` (each distinct window once);
+    ``motion`` each row's (pmra, pmdec, epoch), NaN where blank (None: no such columns);
+    ``extras`` the stripped pass-through cells by header. The table's own text columns
+    are gone: they were dropped once parsed.
+    """
+
+    table: TextTable
+    names: TextColumn
+    ra: Floats
+    dec: Floats
+    mpc: dict[int, str]
+    window_of: npt.NDArray[np.int32]
+    windows: list[Window]
+    motion: Floats | None
+    images: npt.NDArray[np.bool_] | None
+    extras: list[tuple[str, TextColumn]]
+
+    def window(self, row: int) -> Window:
+        """The window (with motion) of ``row``."""
+        return self.windows[int(self.window_of[row])]
+
+    def targets(self, rows: Rows) -> Iterator[Target]:
+        """The :class:`Target` of each of ``rows`` (ascending), made a block at a time."""
+        for start in range(0, len(rows), _BLOCK):
+            yield from self._block(rows[start : start + _BLOCK])
+
+    def _block(self, rows: Rows) -> Iterator[Target]:
+        lines, names = self.table.lines[rows].tolist(), self.names.take(rows)
+        ras, decs = self.ra[rows].tolist(), self.dec[rows].tolist()
+        windows = [self.windows[k] for k in self.window_of[rows].tolist()]
+        none: RowMotion = (None, None, None)
+        motion = _motion(self.motion[rows]) if self.motion is not None else [none] * len(rows)
+        extras = [(name, column.take(rows)) for name, column in self.extras]
+        mpc = self.mpc
+        for k, i in enumerate(rows.tolist()):
+            name = mpc.get(i)
+            window, moving = windows[k], motion[k]
+            yield Target(
+                line=lines[k], name=names[k],
+                ra=None if name else ras[k], dec=None if name else decs[k], mpc_name=name,
+                mjd_min=window[0], mjd_max=window[1], use_reduced=window[2],
+                pmra=moving[0], pmdec=moving[1], epoch=moving[2],
+                extra={header: cells[k] for header, cells in extras} if extras else {},
+            )  # fmt: skip
+
+
+def _motion(values: Floats) -> list[RowMotion]:
+    return [
+        (None if math.isnan(a) else a, None if math.isnan(b) else b, None if math.isnan(c) else c)
+        for a, b, c in values.tolist()
+    ]
+
+
+@dataclass(slots=True)
+class RowsBuilder:
+    """Gathers the parsed values of one chunk of rows after another into a ParsedRows."""
+
+    table: TextTable
+    names: TextColumn = field(default_factory=TextColumn)
+    ra: list[Floats] = field(default_factory=list)
+    dec: list[Floats] = field(default_factory=list)
+    mpc: dict[int, str] = field(default_factory=dict)
+    window_of: list[npt.NDArray[np.int32]] = field(default_factory=list)
+    codes: dict[Window, int] = field(default_factory=dict)
+    motion: list[Floats] = field(default_factory=list)
+    images: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+    extras: list[TextColumn] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.extras = [TextColumn() for _ in self.table.extras]
+
+    def add(
+        self,
+        start: int,
+        chunk: TargetTable,
+        *,
+        names: list[str],
+        position: tuple[Floats, Floats, list[str | None]],
+        windows: list[Window],
+        motion: list[RowMotion] | None,
+        images: list[bool] | None,
+    ) -> None:
+        """The parsed values of the chunk of rows from ``start``, and its problems."""
+        for i, problems in chunk.problems.items():
+            self.table.problems.setdefault(start + i, []).extend(problems)
+        self.names.extend(names)
+        ra, dec, mpc = position
+        self.ra.append(ra)
+        self.dec.append(dec)
+        self.mpc.update((start + i, name) for i, name in enumerate(mpc) if name is not None)
+        codes = self.codes
+        self.window_of.append(
+            np.fromiter((codes.setdefault(w, len(codes)) for w in windows), np.int32, len(windows))
+        )
+        if motion is not None:
+            self.motion.append(np.array(motion, dtype=np.float64).reshape(-1, 3))
+        if images is not None:
+            self.images.append(np.array(images, dtype=bool))
+        for column, k in zip(self.extras, self.table.extras, strict=True):
+            column.extend([cell.strip() for cell in chunk.columns[k]])
+
+    def rows(self) -> ParsedRows:
+        """Every chunk's values; the table's text columns are dropped."""
+        self.table.columns = []
+        motion = np.concatenate(self.motion) if self.motion else None
+        return ParsedRows(
+            table=self.table,
+            names=self.names,
+            ra=np.concatenate(self.ra),
+            dec=np.concatenate(self.dec),
+            mpc=self.mpc,
+            window_of=np.concatenate(self.window_of),
+            windows=list(self.codes),
+            motion=motion,
+            images=np.concatenate(self.images) if self.images else None,
+            extras=[
+                (self.table.headers[k], column)
+                for k, column in zip(self.table.extras, self.extras, strict=True)
+            ],
+        )
