@@ -1,21 +1,20 @@
-"""ATLAS result files: parse them by header name, write them atomically.
+"""ATLAS result files: parse them by header name (and, from :mod:`.atomic`, write them).
 
 The format is described in ``atlas_api.md`` §12: one header line starting with ``###``,
 then whitespace-separated rows. Columns are located by *name*, because real files have
 been seen with 19 columns and with 20 (``PA_DEG`` between ``mag5sig`` and ``Sky``).
+``write_atomic`` and ``AtomicFile`` are re-exported here, where the outputs import them.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import secrets
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlasbatch._exceptions import ResultFileError
+from atlasbatch._outputs.atomic import AtomicFile, grouped_directory_syncs, write_atomic
 
 if TYPE_CHECKING:  # imported where a frame is built: writing files needs no pandas
     import pandas as pd
@@ -26,6 +25,7 @@ __all__ = [
     "SERVER_COLUMNS",
     "STRING_COLUMNS",
     "AtomicFile",
+    "grouped_directory_syncs",
     "parse_result",
     "write_atomic",
 ]
@@ -185,71 +185,3 @@ def _dtype_of(name: str) -> str:
     if name in STRING_COLUMNS:
         return "string"
     return "float64"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or the whole new one.
-
-    The bytes go to a temporary file in the same directory, are fsynced, renamed over
-    ``path``, and the directory is fsynced so the rename itself survives a power cut.
-    """
-    pending = AtomicFile(path)
-    try:
-        pending.temp.write_bytes(data)
-        pending.commit()
-    except BaseException:
-        pending.discard()
-        raise
-
-
-class AtomicFile:
-    """A temporary sibling of ``path`` that becomes ``path`` on :meth:`commit`.
-
-    For files written by other libraries (pyarrow's Parquet and CSV writers), which need a
-    file name rather than bytes: write to :attr:`temp`, then commit or discard.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.temp = _create_temp(path)
-
-    def commit(self) -> None:
-        """Flush the temporary file to disk and rename it over :attr:`path`."""
-        # "r+b": Windows refuses fsync on a read-only descriptor.
-        with self.temp.open("r+b") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self.temp, self.path)
-        _fsync_directory(self.path.parent)
-
-    def discard(self) -> None:
-        """Remove the temporary file, leaving :attr:`path` as it was."""
-        self.temp.unlink(missing_ok=True)
-
-
-def _create_temp(path: Path) -> Path:
-    """Create an empty, unique, hidden temp file next to ``path`` (same filesystem).
-
-    ``os.open`` with mode 0o666 lets the umask decide the permissions, as for a plain
-    ``open``; ``mkstemp`` would make every output private (0600).
-    """
-    while True:
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
-        return temp
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist a rename on POSIX; Windows cannot open directories, so skip quietly there."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on a directory
-        pass
-    finally:
-        os.close(fd)
