@@ -16,7 +16,7 @@ import anyio
 import httpx
 import pytest
 
-from atlasbatch._exceptions import TransportError
+from atlasbatch._exceptions import ServerError, TransportError
 from atlasbatch._http.client import AtlasClient
 from atlasbatch._http.wire import Wire, proxy_configured
 from atlasbatch._models import Target
@@ -129,3 +129,21 @@ def test_the_wire_sets_its_headers_and_the_callers() -> None:
     assert request.headers["Content-Type"] == "application/json"
     assert request.extensions["timeout"]["read"] == 5.0
     assert "abc" not in repr(wire)  # httpx hides Authorization in a repr
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_a_limited_patience_counts_the_first_plain_try(
+    atlas_emulator_factory: Factory, attempts: int
+) -> None:
+    """The first try of a request skips the retry loop (the server was up); it still counts
+    as one of ``retry_attempts``: an outage sees exactly that many tries, no more."""
+    emu = atlas_emulator_factory(**fast())
+
+    async def ask() -> None:
+        settings = client_settings(emu, retry_attempts=attempts, retry_max_wait=0.01)
+        async with AtlasClient(token=emu.token, settings=settings) as client:
+            await client.task(1)
+
+    with emu.outage("503"), pytest.raises(ServerError):
+        anyio.run(ask)
+    assert [r.fault for r in emu.requests()] == ["outage_503"] * attempts
