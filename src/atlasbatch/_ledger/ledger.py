@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
@@ -159,16 +160,20 @@ class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerI
         duplicate_of: dict[int, int],
         invalid: Iterable[tuple[Target, str]] = (),
     ) -> int:
-        """Record the input rows; on resume check they match and add new rows. New count."""
+        """Record the input rows; on resume check they match and add new rows. New count.
+
+        ``targets`` is iterated once on a new run (streamed into the table: a lazily made
+        sequence is never held whole) and twice more on a resume, to check it first."""
         known = {
             row["line"]: row for row in self._db.execute(f"SELECT {TARGET_COLUMNS} FROM targets")
         }
+        invalid = list(invalid)
         problems = [
             f"line {t.line}: was {known[t.line]['name']!r}, now {t.name!r} or its position/window"
-            for t in targets
+            for t in (targets if known else ())
             if t.line in known and identity(target_from_row(known[t.line])) != identity(t)
         ]
-        lines = {t.line for t in targets} | {t.line for t, _ in invalid}
+        lines = {t.line for t in targets} | {t.line for t, _ in invalid} if known else set()
         missing = sorted(set(known) - lines)
         problems += [
             f"line {line} ({known[line]['name']!r}) is no longer in the input" for line in missing
@@ -180,19 +185,15 @@ class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerI
                 f"(use a new --out, or restore the file):\n  {shown}"
             )
         now = time.time()
-        rows = [target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
-                for t in targets if t.line not in known]  # fmt: skip
-        rows += [
-            target_row(t, None, State.INVALID, err, now)
-            for t, err in invalid
-            if t.line not in known
-        ]
+        rows = chain(
+            (target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
+             for t in targets if t.line not in known),
+            (target_row(t, None, State.INVALID, err, now) for t, err in invalid
+             if t.line not in known),
+        )  # fmt: skip
         with self._tx() as db:
-            db.executemany(
-                TARGET_INSERT,
-                rows,
-            )
-        return len(rows)
+            added: int = db.executemany(TARGET_INSERT, rows).rowcount
+        return added
 
     def lines(self) -> list[tuple[int, int | None, State]]:
         """(line, representative line or None for invalid rows, state) of every input row."""
