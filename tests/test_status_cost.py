@@ -1,5 +1,6 @@
 """``atlasbatch status DIR`` costs the same for 20 rows as for 100,000: it reads counts off
-the ledger's indexes and only the rows it prints, and imports no server client.
+the ledger's indexes and only the rows it prints, counts a folder of light curves once while
+the folder does not change, and imports no server client.
 
 A run of 20,000 rows is built through the Ledger API (no server: status of a run needs
 none); what status prints is checked against a scan of every row (``iter_outcomes``), and
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from atlasbatch._cli.file_counts import count_files
 from atlasbatch._cli.status import print_status
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import State, Target
@@ -142,3 +146,30 @@ def test_status_command_on_the_big_run(run_dir: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "… and 69 more: see outcomes.csv" in out  # 59 failed + 30 invalid, 20 shown
     assert f"atlasbatch cleanup {run_dir}" in out
+
+
+def test_a_folder_is_counted_once_while_it_does_not_change(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / LEDGER_NAME)
+    curves = tmp_path / "lightcurves"
+    curves.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt.part"):
+        (curves / name).write_text("x\n")
+    # Just written: listed, and not remembered (a file added in the same clock tick as the
+    # listing would not change the folder's stamp).
+    assert count_files(curves, ".txt", ledger) == 2
+    assert ledger.meta("file_counts") is None
+    old = time.time() - 3600  # a finished run's folder, left alone for an hour
+    os.utime(curves, (old, old))
+    assert count_files(curves, ".txt", ledger) == 2
+    remembered = ledger.meta("file_counts")
+    assert remembered is not None
+    assert count_files(curves, ".txt", ledger) == 2  # from the ledger
+    assert ledger.meta("file_counts") == remembered
+    (curves / "c.txt.part").rename(curves / "c.txt")  # the folder changed: counted again
+    assert count_files(curves, ".txt", ledger) == 3
+    (curves / "a.txt").unlink()
+    os.utime(curves, (old + 1, old + 1))
+    assert count_files(curves, ".txt", ledger) == 2
+    assert count_files(curves, ".png", ledger) == 0  # each kind of file on its own
+    assert count_files(curves, ".txt", None) == 2  # without a ledger: always listed
+    ledger.close()

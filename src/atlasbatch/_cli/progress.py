@@ -9,11 +9,9 @@ written every few seconds instead, because cursor movements would garble a log.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from atlasbatch._cli.file_counts import count_files
 from atlasbatch._config import Rate, Settings
 from atlasbatch._durations import format_duration
 from atlasbatch._ledger.ledger import Ledger
@@ -195,8 +194,9 @@ class LogView:
 # --- the summary -----------------------------------------------------------------------
 
 
-def output_paths(out_dir: Path) -> list[tuple[str, Path]]:
-    """(what, path) of every output present in a run directory."""
+def output_paths(out_dir: Path, ledger: Ledger | None = None) -> list[tuple[str, Path]]:
+    """(what, path) of every output present in a run directory; with its ``ledger``, the
+    files of a folder are counted once while the folder does not change (file_counts.py)."""
     found: list[tuple[str, Path]] = []
     for label, name in (
         ("outcomes, one row per input row", "outcomes.csv"),
@@ -210,24 +210,16 @@ def output_paths(out_dir: Path) -> list[tuple[str, Path]]:
             found.append((label, out_dir / name))
     curves = out_dir / "lightcurves"
     if curves.is_dir():
-        count = _count_files(curves, ".txt")
+        count = count_files(curves, ".txt", ledger)
         found.insert(2, (f"{count} light curve(s) in the server's format", curves))
     plots = out_dir / "plots"
     if plots.is_dir():
-        found.append((f"{_count_files(plots, '.png')} light-curve plot(s), PNG", plots))
+        found.append((f"{count_files(plots, '.png', ledger)} light-curve plot(s), PNG", plots))
     images = out_dir / "images"
     if images.is_dir():
-        count = _count_files(images, ".zip")
+        count = count_files(images, ".zip", ledger)
         found.append((f"{count} target(s)' image stamps, zip (and previews)", images))
     return found
-
-
-def _count_files(folder: Path, suffix: str) -> int:
-    """How many names in ``folder`` end with ``suffix`` (what ``glob("*" + suffix)`` finds).
-
-    A folder of 100,000 light curves is listed as plain names: ``Path.glob`` builds a path
-    and matches a pattern for each, three times the time of the listing itself."""
-    return sum(map(str.endswith, os.listdir(folder), repeat(suffix)))
 
 
 def print_summary(
@@ -266,7 +258,7 @@ def print_summary(
         console.print(f"{left} task(s) of this run are still on the server (their DELETE kept "
                       f"failing): `atlasbatch cleanup {out_dir}` removes them",
                       style="bold", markup=False, soft_wrap=True)  # fmt: skip
-    found = output_paths(out_dir)
+    found = output_paths(out_dir, ledger)
     if not found:
         return
     # Plain lines, never wrapped inside a path: they are made to be copied.

@@ -2,8 +2,9 @@
 
 Reading the ledger needs no lock (SQLite in WAL mode lets a reader in while a fetch
 writes), so status works while the run is going on. What it prints comes from counts on the
-ledger's indexes and the few rows it shows, so a run of 100,000 rows answers as fast as a
-small one; the server client is imported only for ``--remote``.
+ledger's indexes, the few rows it shows and folder counts remembered in the ledger
+(file_counts.py), so a run of 100,000 rows answers as fast as a small one; the server
+client is imported only for ``--remote``.
 """
 
 from __future__ import annotations
