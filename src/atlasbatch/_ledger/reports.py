@@ -86,8 +86,7 @@ class LedgerReports:
         if lines is not None:
             where = f"WHERE t.line IN ({','.join('?' * len(params))}) "
         rows = self._db.execute(
-            "SELECT t.line, t.name, t.ra, t.dec, t.mpc_name, t.mjd_min, t.mjd_max, t.use_reduced, "
-            "t.extra, t.pmra, t.pmdec, t.epoch, COALESCE(r.state, t.state) AS s, "
+            f"SELECT {_OUTCOME_COLUMNS}, COALESCE(r.state, t.state) AS s, "
             "COALESCE(r.task_id, t.task_id) AS task, "
             "COALESCE(r.error, t.error) AS err, COALESCE(r.path, t.path) AS p "
             f"FROM targets t LEFT JOIN targets r ON r.line = t.rep {where}ORDER BY t.line",
