@@ -163,3 +163,19 @@ def test_lazy_targets_behave_as_the_tuple_they_stand_for(tmp_path: Path, kind: s
     assert tuple(read_targets(path, keep_going=True).targets) == made  # csv, records, frame
     again = dataclasses.replace(result, unique=unique)  # what a refresh plan does
     assert isinstance(again, TargetList) and again.unique == result.unique
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_line_numbers_hold_across_the_blocks_a_file_is_split_in(tmp_path: Path, end: str) -> None:
+    lines = ["name,ra,dec"]
+    for i in range(30_000):  # ~750 kB: several blocks, each cut after a line break
+        if i % 997 == 0:
+            lines += ["", " , , "]  # a blank line and an all-empty row: skipped, counted
+        lines.append(f"t{i},{i * 0.0037 % 360:.6f},{i % 80 - 40}.5")
+    path = tmp_path / "t.csv"
+    path.write_bytes(end.join(lines).encode() + end.encode())
+    result = read_targets(path)
+    expected = [(n, line.split(",")[0]) for n, line in enumerate(lines, start=1)]
+    assert [(t.line, t.name) for t in result.targets] == [
+        (n, name) for n, name in expected[1:] if name.strip()
+    ]

@@ -1,11 +1,12 @@
 """Cells to numbers: plain decimals, and RA/Dec in decimal degrees or three-field sexagesimal.
 
 Whole columns at once. One regular expression per sexagesimal spelling tests the column and
-splits the cells it matches into fields (``.str.fullmatch``/``.str.extract`` on an Arrow
-string column run in RE2, not row by row in Python); pandas parses the other cells as
-decimals; numpy does the arithmetic. Python touches only the bad cells, to word their
-messages. Only the three-field forms the server's radeclist reads are accepted. With
-``_targets.table``, the bottom of the target-parsing stack: it knows nothing of tables or rows.
+splits the cells it matches into fields (Arrow's ``match_substring_regex``/``extract_regex``
+run in RE2, not row by row in Python; their buffers in ``_targets.text.POOL``); pandas
+parses the other cells as decimals; numpy does the arithmetic. Python touches only the bad
+cells, to word their messages. Only the three-field forms the server's radeclist reads are
+accepted. With ``_targets.table``, the bottom of the target-parsing stack: it knows nothing
+of tables or rows.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from atlasbatch._targets.text import POOL
 
 __all__ = ["Floats", "is_nan_text", "parse_angles", "parse_numbers", "show"]
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
-
-_TEXT: Final = pd.ArrowDtype(pa.string())  # .str.extract runs in Arrow (RE2) on this dtype
-_FLOAT: Final = pd.ArrowDtype(pa.float64())  # Arrow's cast parses exactly as float() does
 
 # One pattern per spelling (an alternation would need distinct group names). Written for
 # RE2 and Python alike: explicit classes instead of \d, \s and the IGNORECASE flag, which
@@ -149,23 +150,28 @@ def _fields(texts: list[str], *, is_ra: bool) -> tuple[Bools, Floats, Floats, Fl
     cells = _arrow_strings(texts)
     for pattern in _SEXAGESIMAL[is_ra]:
         # A match test is cheap (a DFA); extracting groups is not, so only the hits are.
-        hits = cells.str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False)
+        matched = pc.match_substring_regex(cells, pattern, memory_pool=POOL)
+        hits = matched.to_numpy(zero_copy_only=False)
         if hits.any():
-            fields = cells[hits].str.extract(pattern)
-            negative[hits] = (fields["sign"] == "-").to_numpy(dtype=bool, na_value=False)
-            whole[hits], minutes[hits], seconds[hits] = (
-                fields[k].astype(_FLOAT).to_numpy(dtype=np.float64, na_value=np.nan)
-                for k in ("whole", "minutes", "seconds")
+            fields = pc.extract_regex(
+                pc.filter(cells, matched, memory_pool=POOL), pattern, memory_pool=POOL
             )
+            sign = pc.equal(fields.field("sign"), "-", memory_pool=POOL)
+            negative[hits] = sign.to_numpy(zero_copy_only=False)
+            for name, out in (("whole", whole), ("minutes", minutes), ("seconds", seconds)):
+                # Arrow's cast parses exactly as float() does
+                values = pc.cast(fields.field(name), pa.float64(), memory_pool=POOL)
+                out[hits] = values.to_numpy(zero_copy_only=False)
     return negative, whole, minutes, seconds
 
 
-def _arrow_strings(texts: list[str]) -> pd.Series[str]:
-    """The cells as an Arrow string column; a cell UTF-8 cannot hold becomes blank."""
+def _arrow_strings(texts: list[str]) -> pa.Array:
+    """The cells as an Arrow string array; a cell UTF-8 cannot hold becomes blank."""
     try:
-        return pd.Series(texts, dtype=_TEXT)
+        return pa.array(texts, type=pa.string(), memory_pool=POOL)
     except UnicodeEncodeError:  # a lone surrogate, from a DataFrame or records: no angle
-        return pd.Series([s if _encodable(s) else "" for s in texts], dtype=_TEXT)
+        cells = [s if _encodable(s) else "" for s in texts]
+        return pa.array(cells, type=pa.string(), memory_pool=POOL)
 
 
 def _encodable(text: str) -> bool:

@@ -30,7 +30,7 @@ Rows = npt.NDArray[np.intp]
 # What one POST shares, as Target.window: a moving star's motion joins the MJD window and mode
 Window = tuple[float | None, float | None, bool] | tuple[float | None, float | None, bool, Motion]
 
-_BLOCK: Final = 4096  # targets made at a time: their columns as Python values, briefly
+_BLOCK: Final = 1024  # targets made at a time: their columns as Python values, briefly
 
 
 @dataclass(slots=True)
@@ -63,24 +63,37 @@ class ParsedRows:
         for start in range(0, len(rows), _BLOCK):
             yield from self._block(rows[start : start + _BLOCK])
 
-    def _block(self, rows: Rows) -> Iterator[Target]:
-        lines, names = self.table.lines[rows].tolist(), self.names.take(rows)
-        ras, decs = self.ra[rows].tolist(), self.dec[rows].tolist()
+    def _block(self, rows: Rows) -> list[Target]:
+        count, mpc = len(rows), self.mpc
         windows = [self.windows[k] for k in self.window_of[rows].tolist()]
-        none: RowMotion = (None, None, None)
-        motion = _motion(self.motion[rows]) if self.motion is not None else [none] * len(rows)
-        extras = [(name, column.take(rows)) for name, column in self.extras]
-        mpc = self.mpc
-        for k, i in enumerate(rows.tolist()):
-            name = mpc.get(i)
-            window, moving = windows[k], motion[k]
-            yield Target(
-                line=lines[k], name=names[k],
-                ra=None if name else ras[k], dec=None if name else decs[k], mpc_name=name,
-                mjd_min=window[0], mjd_max=window[1], use_reduced=window[2],
-                pmra=moving[0], pmdec=moving[1], epoch=moving[2],
-                extra={header: cells[k] for header, cells in extras} if extras else {},
-            )  # fmt: skip
+        still: RowMotion = (None, None, None)
+        motion = _motion(self.motion[rows]) if self.motion is not None else [still] * count
+        mpcs = [mpc.get(i) for i in rows.tolist()] if mpc else [None] * count
+        if self.extras:
+            headers = [header for header, _ in self.extras]
+            cells = zip(*(column.take(rows) for _, column in self.extras), strict=True)
+            extras = [dict(zip(headers, row, strict=True)) for row in cells]
+        else:
+            extras = [{} for _ in range(count)]
+        columns = (self.table.lines[rows].tolist(), self.names.take(rows), self.ra[rows].tolist(),
+                   self.dec[rows].tolist(), mpcs, windows, motion, extras)  # fmt: skip
+        return [
+            Target(
+                line=line,
+                name=name,
+                ra=None if at else ra,
+                dec=None if at else dec,
+                mpc_name=at,
+                mjd_min=window[0],
+                mjd_max=window[1],
+                use_reduced=window[2],
+                pmra=moving[0],
+                pmdec=moving[1],
+                epoch=moving[2],
+                extra=extra,
+            )
+            for line, name, ra, dec, at, window, moving, extra in zip(*columns, strict=True)
+        ]
 
 
 def _motion(values: Floats) -> list[RowMotion]:

@@ -16,19 +16,17 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from atlasbatch._exceptions import InputError
 from atlasbatch._targets.table import TextTable, make_table
-from atlasbatch._targets.text import POOL, TextColumn, TextColumns
+from atlasbatch._targets.text import TextColumn, TextColumns
 
 __all__ = ["load_table"]
 
@@ -144,6 +142,7 @@ def _decode(data: bytes, source: str) -> str:
 
 
 Plain = tuple[list[str], list[TextColumn], np.ndarray[Any, np.dtype[np.int64]]]
+_BLOCK_CHARS: Final = 1 << 18  # text split at a time: its Python strings stay few
 
 
 def _split_plain(text: str, delimiter: str) -> Plain | None:
@@ -151,42 +150,54 @@ def _split_plain(text: str, delimiter: str) -> Plain | None:
 
     That is a file with a header, no quotes, rows all as wide as the header and no field
     over csv's size limit; for any other, None: csv splits it and words the problems.
-    Arrow splits it, so no cell becomes a Python string here (Arrow's whitespace is
-    Python's: ``utf8_trim_whitespace`` strips what ``str.strip`` strips).
+    A block of lines at a time, each block's cells moved into the columns before the next.
     """
     if '"' in text:
         return None
-    # csv (via io.StringIO(newline="")) ends a line at "\r\n", "\r" or "\n"; str.splitlines
-    # would also split at "\v", "\f", "\x1c"…, which csv keeps inside a field.
-    whole = pa.array(
-        [text.replace("\r\n", "\n").replace("\r", "\n")], type=pa.large_string(), memory_pool=POOL
-    )
-    lines = pc.split_pattern(whole, pattern="\n", memory_pool=POOL).flatten()
-    del whole
-    if pc.max(pc.utf8_length(lines, memory_pool=POOL)).as_py() > csv.field_size_limit():
+    header: list[str] = []
+    columns: list[TextColumn] = []
+    numbers: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+    before = 0  # lines before the block
+    for block in _blocks(text):
+        lines = _lines(block)
+        if lines and max(map(len, lines)) > csv.field_size_limit():
+            return None
+        # blank lines and the all-empty rows spreadsheets append
+        used = [k for k, line in enumerate(lines) if line.replace(delimiter, "").strip()]
+        if not header and used:
+            header = lines[used.pop(0)].split(delimiter)
+            columns = [TextColumn() for _ in header]
+        rows = [lines[k].split(delimiter) for k in used]
+        if any(len(row) != len(header) for row in rows):
+            return None
+        for column, cells in zip(columns, zip(*rows, strict=True), strict=bool(rows)):
+            column.extend(cells)
+        numbers.append(np.array(used, dtype=np.int64) + (before + 1))
+        before += len(lines)
+    if not header:
         return None
-    # blank lines and the all-empty rows spreadsheets append
-    content = pc.utf8_trim_whitespace(
-        pc.replace_substring(lines, delimiter, "", memory_pool=POOL), memory_pool=POOL
-    )
-    filled = pc.not_equal(content, "", memory_pool=POOL)
-    used = np.flatnonzero(filled.to_numpy(zero_copy_only=False)) + 1
-    del content, filled
-    if not used.size:
-        return None
-    header = str(lines[int(used[0]) - 1].as_py()).split(delimiter)
-    rows = pc.take(lines, pa.array(used[1:] - 1, memory_pool=POOL), memory_pool=POOL)
-    del lines
-    fields = pc.split_pattern(rows, pattern=delimiter, memory_pool=POOL)
-    del rows
-    widths = pc.list_value_length(fields, memory_pool=POOL)
-    if pc.any(pc.not_equal(widths, len(header), memory_pool=POOL)).as_py():
-        return None
-    columns = [TextColumn() for _ in header]
-    for k, column in enumerate(columns):
-        cells = pc.list_element(fields, k, memory_pool=POOL)
-        column.extend(pc.cast(cells, pa.string(), memory_pool=POOL))
-    return header, columns, used[1:].astype(np.int64)
+    return header, columns, np.concatenate(numbers)
+
+
+def _blocks(text: str) -> Iterator[str]:
+    """``text`` in pieces of about :data:`_BLOCK_CHARS`, each cut just after a "\\n" (so no
+    "\\r\\n" is cut in two)."""
+    start = 0
+    while start < len(text):
+        cut = text.find("\n", start + _BLOCK_CHARS)
+        stop = len(text) if cut < 0 else cut + 1
+        yield text[start:stop]
+        start = stop
+
+
+def _lines(block: str) -> list[str]:
+    """The lines of a block as csv ends them: at "\\r\\n", "\\r" or "\\n" (str.splitlines
+    would also split at "\\v", "\\f", "\\x1c"…, which csv keeps inside a field). The empty
+    piece after a block's last line break is the next block's first line, not one here."""
+    lines = block.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "" and len(lines) > 1:
+        lines.pop()
+    return lines
 
 
 def _split_csv(text: str, delimiter: str, source: str) -> TextTable:

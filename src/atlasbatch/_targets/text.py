@@ -82,6 +82,8 @@ class TextColumn:
 
     def take(self, rows: npt.NDArray[np.intp]) -> list[str]:
         """The cells of ``rows`` (ascending row numbers), in that order."""
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows):  # a run of rows: a slice
+            return self.slice(int(rows[0]), int(rows[-1]) + 1)
         out: list[str] = []
         bounds = np.searchsorted(rows, [*self._starts, self._size])
         for k, chunk in enumerate(self._chunks):
