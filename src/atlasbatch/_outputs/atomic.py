@@ -1,9 +1,9 @@
 """Files replaced whole or not at all, and durable before anyone is told they exist.
 
 A temporary sibling is written and fsynced, renamed over the final name, and the folder is
-fsynced so the rename survives a power cut. Creating a file is the costly step on some
-disks (~0.1-1 ms of CPU here): one descriptor does the whole write, and a group of files
-stored together shares one fsync of their folder (:func:`grouped_directory_syncs`).
+fsynced so the rename survives a power cut. A run stores one file per target, so each
+write makes only the system calls that this needs (see :func:`write_atomic`), and files
+stored together share one fsync of their folder (:func:`grouped_directory_syncs`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     The bytes go to a temporary file in the same directory, are fsynced, renamed over
     ``path``, and the directory is fsynced so the rename itself survives a power cut (at
     the end of the enclosing :func:`grouped_directory_syncs` block, if there is one). One
-    descriptor does it all: a file create is the costly step on some disks, so there is no
-    second open, no buffered layer (its isatty/fstat/lseek calls) and no extra stat.
+    descriptor does it all: no second open to fsync, no buffered layer (its isatty, fstat
+    and lseek calls), no stat.
     """
     temp, fd = _open_temp(path)
     try:
@@ -51,24 +51,23 @@ def write_atomic(path: Path, data: bytes) -> None:
 @contextmanager
 def grouped_directory_syncs() -> Iterator[None]:
     """Within this block, :func:`write_atomic` and :meth:`AtomicFile.commit` leave the fsync
-    of their directory to the block's end: one fsync per directory for a group of files.
+    of their folder to the block's end: one fsync per folder for a group of files.
 
-    Every file's data is still fsynced before its rename; only the renames wait, so nothing
-    written inside is durable against a power cut before the block exits (a process crash
-    loses nothing). The caller records the files as stored only after the block.
-    Blocks nest: the outermost one syncs.
+    Each file's data is still fsynced before its rename; only the renames wait, so what is
+    written inside survives a crash at once but a power cut only once the block has exited:
+    record the files as stored after it. Blocks nest: the outermost one syncs.
     """
     if _DEFERRED.get() is not None:
         yield
         return
-    directories: dict[Path, None] = {}  # insertion-ordered set
-    reset = _DEFERRED.set(directories)
+    folders: dict[Path, None] = {}  # an insertion-ordered set
+    reset = _DEFERRED.set(folders)
     try:
         yield
     finally:
         _DEFERRED.reset(reset)
-        for directory in directories:
-            fsync_directory(directory)
+        for folder in folders:
+            fsync_directory(folder)
 
 
 class AtomicFile:

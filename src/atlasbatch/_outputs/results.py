@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from atlasbatch._exceptions import ResultFileError
-from atlasbatch._outputs.atomic import AtomicFile, grouped_directory_syncs, write_atomic
+from atlasbatch._outputs.atomic import AtomicFile, write_atomic
 
 if TYPE_CHECKING:  # imported where a frame is built: writing files needs no pandas
     import pandas as pd
@@ -25,7 +25,6 @@ __all__ = [
     "SERVER_COLUMNS",
     "STRING_COLUMNS",
     "AtomicFile",
-    "grouped_directory_syncs",
     "parse_result",
     "write_atomic",
 ]
