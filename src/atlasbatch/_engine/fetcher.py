@@ -20,9 +20,10 @@ from atlasbatch._exceptions import NotFoundError, ResultFileError
 from atlasbatch._http.client import AtlasClient
 from atlasbatch._http.streaming import INLINE_BYTES, Body
 from atlasbatch._models import State, Target
+from atlasbatch._outputs.atomic import fsync_directory, write_atomic
 from atlasbatch._outputs.filenames import FileNames
 from atlasbatch._outputs.result_check import check_result_bytes, check_result_file
-from atlasbatch._outputs.results import parse_result, write_atomic
+from atlasbatch._outputs.results import parse_result
 from atlasbatch._storage import storage_error
 
 if TYPE_CHECKING:
@@ -92,11 +93,14 @@ async def fetch_result(
 
 
 def _read(body: Body, source: str, want_frame: bool) -> tuple[int, pd.DataFrame | None]:
-    """Rows in a downloaded file, and its DataFrame when wanted."""
-    rows = _check(body, source)
+    """Rows in a downloaded file, and its DataFrame when wanted (parsed once: the parser
+    applies the check's rules itself)."""
     if not want_frame:
-        return rows, None
-    return rows, parse_result(body.read().decode("utf-8", "replace"), source=source)
+        return _check(body, source), None
+    data = body.read()
+    _check_ending(data[-1:], source)
+    frame = parse_result(data.decode("utf-8", "replace"), source=source)
+    return len(frame), frame
 
 
 def _discard(path: Path) -> None:
@@ -104,20 +108,23 @@ def _discard(path: Path) -> None:
 
 
 def _check(body: Body, source: str) -> int:
-    """Rows in a downloaded file; the runner's files end with a newline, a cut one may not."""
+    """Rows in a downloaded file, checked line by line without building a frame."""
     if body.data is not None:
-        if body.data and not body.data.endswith(b"\n"):
-            raise ResultFileError(f"{source}: result file cut short")
+        _check_ending(body.data[-1:], source)
         return check_result_bytes(body.data, source=source)
     assert body.path is not None  # one or the other, by construction
     path = body.path
     with path.open("rb") as handle:
         size = handle.seek(0, 2)
-        if size:
-            handle.seek(size - 1)
-            if handle.read(1) != b"\n":
-                raise ResultFileError(f"{source}: result file cut short")
+        handle.seek(max(size - 1, 0))
+        _check_ending(handle.read(1), source)
     return check_result_file(path, source=source)
+
+
+def _check_ending(last: bytes, source: str) -> None:
+    """The runner's files end with a newline (or are empty); a cut one may not."""
+    if last not in (b"", b"\n"):
+        raise ResultFileError(f"{source}: result file cut short")
 
 
 def scratch_dir(out_dir: Path) -> Path:
@@ -150,7 +157,18 @@ def save_result_file(
     """
     if names is None:
         names = FileNames([target.name])
-    path = out_dir / names.lightcurve(target.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
-    return str(path.relative_to(out_dir))
+    relative = Path(names.lightcurve(target.name))
+    path = out_dir / relative
+    try:
+        write_atomic(path, data)
+    except FileNotFoundError:  # the run's first result: no lightcurves/ yet (no stat per file)
+        _make_folder(path.parent)
+        write_atomic(path, data)
+    return str(relative)
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and fsync its parent: the new folder's entry must survive a power
+    cut as surely as the files put in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fsync_directory(folder.parent)
