@@ -11,6 +11,7 @@ of tables or rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -45,6 +46,9 @@ _SEXAGESIMAL: Final = {
     ]
     for is_ra, forms in _SPELLINGS.items()
 }
+# Every sexagesimal spelling separates its fields with one of these; a column without any
+# is decimals (or bad) throughout, and skips the regular expressions.
+_SEPARATOR: Final = re.compile(r"[: \t\n\r\f\vhHdD°]")
 _EXAMPLE: Final = {True: "12:34:56.7, 12 34 56.7 or 12h34m56.7s", False: "-05:02:03 or -05d02m03s"}
 # astropy's factor from hours to degrees, one ulp below 15: earlier versions converted with
 # astropy, and a resumed run compares each row's position exactly with the one it recorded.
@@ -75,6 +79,10 @@ def parse_angles(texts: list[str], *, is_ra: bool) -> tuple[Floats, dict[int, st
     """
     if any("\u2212" in s for s in texts):  # the minus sign of pasted web pages
         texts = [s.replace("\u2212", "-") for s in texts]
+    if _SEPARATOR.search("".join(texts)) is None:  # no sexagesimal cell: decimals only
+        values = parse_numbers(texts)
+        errors = _not_numbers(texts, values, np.arange(len(texts)), is_ra=is_ra)
+        return _in_range(texts, values, errors, is_ra=is_ra)
     # Sexagesimal first: no sexagesimal spelling is a number, and a regular expression
     # refuses a decimal faster than a number parser refuses a sexagesimal cell.
     values, errors, sexagesimal = _sexagesimal(texts, is_ra=is_ra)
@@ -82,6 +90,14 @@ def parse_angles(texts: list[str], *, is_ra: bool) -> tuple[Floats, dict[int, st
         rest = np.flatnonzero(~sexagesimal)
         values[rest] = parse_numbers(texts if rest.size == len(texts) else [texts[i] for i in rest])
         errors.update(_not_numbers(texts, values, rest, is_ra=is_ra))
+    return _in_range(texts, values, errors, is_ra=is_ra)
+
+
+def _in_range(
+    texts: list[str], values: Floats, errors: dict[int, str], *, is_ra: bool
+) -> tuple[Floats, dict[int, str]]:
+    """``values`` with the out-of-range ones and those of ``errors`` made NaN, and the
+    messages of all."""
     with np.errstate(invalid="ignore"):
         out = (values < 0) | (values > 360) if is_ra else np.abs(values) >= 90
     what = "RA" if is_ra else "Dec"

@@ -23,7 +23,7 @@ _CHORD: Final = 2 * math.sin(math.radians(DUPLICATE_RADIUS_ARCSEC / 3600) / 2)
 _CELL: Final = _CHORD * 1.001
 _PLANES: Final = [(dx << 42) + (dy << 21) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
 _OFFSETS: Final = [plane + dz for plane in _PLANES for dz in (-1, 0, 1)]
-_BLOCK: Final = 16_384  # names hashed at a time
+_BLOCK: Final = 16_384  # rows at a time in the vectorised steps: small temporaries
 Rows = npt.NDArray[np.intp]
 
 
@@ -89,19 +89,13 @@ def check_names(rows: ParsedRows) -> dict[int, int]:
 
 def _repeated_names(rows: ParsedRows) -> npt.NDArray[np.intp]:
     """The rows (ascending) whose name's hash another row's name shares: every row whose
-    name repeats, and now and then one that only collides. A hash per row, not a string."""
-    names, count = rows.names, len(rows.names)
-    hashes = np.empty(count, dtype=np.int64)
-    for start in range(0, count, _BLOCK):
-        chunk = names.slice(start, start + _BLOCK)
-        hashes[start : start + len(chunk)] = np.fromiter(map(hash, chunk), np.int64, len(chunk))
-    order = np.argsort(hashes, kind="stable")
-    ordered = hashes[order]
-    twin = np.zeros(count, dtype=bool)
-    same = ordered[1:] == ordered[:-1]
-    twin[1:] |= same
-    twin[:-1] |= same
-    return np.sort(order[twin])
+    name repeats, and now and then one that only collides."""
+    hashes = rows.name_hashes
+    ordered = np.sort(hashes)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not twice.size:
+        return np.zeros(0, dtype=np.intp)  # the common case: one sort, no more
+    return np.flatnonzero(np.isin(hashes, twice))
 
 
 def _crowded(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
@@ -132,7 +126,7 @@ def duplicates(valid: Rows, rows: ParsedRows, *, same_name: dict[int, int]) -> d
     mpc, windows = rows.mpc, rows.window_of
     named = np.zeros(len(rows.ra), dtype=bool)
     named[list(mpc)] = True
-    pos = valid[~named[valid]]
+    pos = valid[~named[valid]] if mpc else valid
     codes = _cell_codes(rows, pos)
     crowded = np.flatnonzero(_crowded(codes)) if pos.size else np.zeros(0, dtype=np.intp)
     del codes  # only the crowded points' are used from here on

@@ -64,7 +64,13 @@ def with_images(targets: TargetList, *, every: bool) -> TargetList:
     """``targets`` with every input row wanting images when ``every`` (``--images``); warns
     when more than :data:`WARN_ABOVE` queries want them."""
     if every:
-        rows = frozenset(t.line for t in targets.targets if t.control_of is None)
+        from atlasbatch._targets.lazy import TargetRows  # noqa: PLC0415 - as TargetList
+
+        listed = targets.targets
+        if isinstance(listed, TargetRows):  # as read: no controls, and no target to make
+            rows = frozenset(listed.lines())
+        else:
+            rows = frozenset(t.line for t in listed if t.control_of is None)
         targets = dataclasses.replace(targets, images=rows)
     count = len(image_queries(targets))
     if count > WARN_ABOVE:

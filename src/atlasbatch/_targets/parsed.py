@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -39,12 +39,14 @@ class ParsedRows:
 
     ``window_of`` holds each row's index into ``windows`` (each distinct window once);
     ``motion`` each row's (pmra, pmdec, epoch), NaN where blank (None: no such columns);
-    ``extras`` the stripped pass-through cells by header. The table's own text columns
+    ``extras`` the stripped pass-through cells by header; ``name_hashes`` the hash of each
+    name (to find repeated names without a string per row). The table's own text columns
     are gone: they were dropped once parsed.
     """
 
     table: TextTable
     names: TextColumn
+    name_hashes: npt.NDArray[np.int64]
     ra: Floats
     dec: Floats
     mpc: dict[int, str]
@@ -103,23 +105,22 @@ def _motion(values: Floats) -> list[RowMotion]:
     ]
 
 
-@dataclass(slots=True)
 class RowsBuilder:
-    """Gathers the parsed values of one chunk of rows after another into a ParsedRows."""
+    """Gathers the parsed values of one chunk of rows after another into a ParsedRows,
+    each column an array made once for every row (no copies joined at the end)."""
 
-    table: TextTable
-    names: TextColumn = field(default_factory=TextColumn)
-    ra: list[Floats] = field(default_factory=list)
-    dec: list[Floats] = field(default_factory=list)
-    mpc: dict[int, str] = field(default_factory=dict)
-    window_of: list[npt.NDArray[np.int32]] = field(default_factory=list)
-    codes: dict[Window, int] = field(default_factory=dict)
-    motion: list[Floats] = field(default_factory=list)
-    images: list[npt.NDArray[np.bool_]] = field(default_factory=list)
-    extras: list[TextColumn] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.extras = [TextColumn() for _ in self.table.extras]
+    def __init__(self, table: TextTable) -> None:
+        count = len(table)
+        self.table = table
+        self.names = TextColumn()
+        self.hashes = np.empty(count, dtype=np.int64)
+        self.ra, self.dec = np.empty(count), np.empty(count)
+        self.mpc: dict[int, str] = {}
+        self.window_of = np.empty(count, dtype=np.int32)
+        self.codes: dict[Window, int] = {}
+        self.motion: Floats | None = None
+        self.images: npt.NDArray[np.bool_] | None = None
+        self.extras = [TextColumn() for _ in table.extras]
 
     def add(
         self,
@@ -135,36 +136,39 @@ class RowsBuilder:
         """The parsed values of the chunk of rows from ``start``, and its problems."""
         for i, problems in chunk.problems.items():
             self.table.problems.setdefault(start + i, []).extend(problems)
+        here = slice(start, start + len(names))
         self.names.extend(names)
+        self.hashes[here] = np.fromiter(map(hash, names), np.int64, len(names))
         ra, dec, mpc = position
-        self.ra.append(ra)
-        self.dec.append(dec)
+        self.ra[here], self.dec[here] = ra, dec
         self.mpc.update((start + i, name) for i, name in enumerate(mpc) if name is not None)
         codes = self.codes
-        self.window_of.append(
-            np.fromiter((codes.setdefault(w, len(codes)) for w in windows), np.int32, len(windows))
-        )
+        self.window_of[here] = [codes.setdefault(w, len(codes)) for w in windows]
         if motion is not None:
-            self.motion.append(np.array(motion, dtype=np.float64).reshape(-1, 3))
+            if self.motion is None:
+                self.motion = np.empty((len(self.ra), 3))
+            self.motion[here] = np.array(motion, dtype=np.float64).reshape(-1, 3)
         if images is not None:
-            self.images.append(np.array(images, dtype=bool))
+            if self.images is None:
+                self.images = np.empty(len(self.ra), dtype=bool)
+            self.images[here] = images
         for column, k in zip(self.extras, self.table.extras, strict=True):
             column.extend([cell.strip() for cell in chunk.columns[k]])
 
     def rows(self) -> ParsedRows:
         """Every chunk's values; the table's text columns are dropped."""
         self.table.columns = []
-        motion = np.concatenate(self.motion) if self.motion else None
         return ParsedRows(
             table=self.table,
             names=self.names,
-            ra=np.concatenate(self.ra),
-            dec=np.concatenate(self.dec),
+            name_hashes=self.hashes,
+            ra=self.ra,
+            dec=self.dec,
             mpc=self.mpc,
-            window_of=np.concatenate(self.window_of),
+            window_of=self.window_of,
             windows=list(self.codes),
-            motion=motion,
-            images=np.concatenate(self.images) if self.images else None,
+            motion=self.motion,
+            images=self.images,
             extras=[
                 (self.table.headers[k], column)
                 for k, column in zip(self.table.extras, self.extras, strict=True)

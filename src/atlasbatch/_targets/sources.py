@@ -168,7 +168,7 @@ def _split_plain(text: str, delimiter: str) -> Plain | None:
             header = lines[used.pop(0)].split(delimiter)
             columns = [TextColumn() for _ in header]
         rows = [lines[k].split(delimiter) for k in used]
-        if any(len(row) != len(header) for row in rows):
+        if rows and set(map(len, rows)) != {len(header)}:
             return None
         for column, cells in zip(columns, zip(*rows, strict=True), strict=bool(rows)):
             column.extend(cells)

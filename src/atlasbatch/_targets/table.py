@@ -51,7 +51,8 @@ PASSED_THROUGH: Final = frozenset({"pmra", "pmdec", "epoch"})
 
 @dataclass(slots=True)
 class TargetTable:
-    """Raw cells (column-major) and the problems found so far, keyed by row index.
+    """Raw cells of a chunk of rows (column-major, Python strings) and the problems found
+    so far, keyed by row index within the chunk.
 
     ``index`` maps each canonical field present (``ALIASES``) to its column, ``extras``
     lists the other (pass-through) columns.
