@@ -179,3 +179,19 @@ def test_line_numbers_hold_across_the_blocks_a_file_is_split_in(tmp_path: Path, 
     assert [(t.line, t.name) for t in result.targets] == [
         (n, name) for n, name in expected[1:] if name.strip()
     ]
+
+
+def test_a_key_first_seen_late_in_the_records_is_blank_above() -> None:
+    count = CHUNK_ROWS + 500  # the key arrives after the first chunk went to Arrow
+    rows: list[dict[str, object]] = [
+        {"name": f"t{i}", "ra": i * 0.0037 % 360, "dec": 10.0} for i in range(count)
+    ]
+    rows[CHUNK_ROWS + 7]["note"] = " late "
+    rows[3]["early"] = 1
+    result = read_targets(iter(rows))
+    assert result.columns == ("early", "note")  # in the order first seen
+    notes = [(t.line, dict(t.extra)) for t in result.targets if t.extra["note"] or t.extra["early"]]
+    assert notes == [
+        (5, {"note": "", "early": "1"}),
+        (CHUNK_ROWS + 9, {"note": "late", "early": ""}),
+    ]
