@@ -45,7 +45,8 @@ _POOLS: list[pa.MemoryPool] = []
 def curve_text(line: int) -> str:
     """A light curve of :data:`ROWS` exposures, its fluxes varying with ``line``."""
     rows = [
-        f"{60000.1 + night + exposure * 0.01:.6f}  19.500  0.050  {50 + (line * 7 + exposure) % 90:4d}"
+        f"{60000.1 + night + exposure * 0.01:.6f}  19.500  0.050"
+        f"  {50 + (line * 7 + exposure) % 90:4d}"
         f"   12 {'co'[night % 2]}  0   1.10  10.00000  20.00000  5000.00  5000.00 2.50 2.40"
         f" -60.0 -0.380 19.50 21.50 01a{60000 + night}o{exposure:04d}{'co'[night % 2]}"
         for night in range(ROWS // 10)
