@@ -222,8 +222,11 @@ class PhotometryFolder:
         ) as writer:
             for part in tail:
                 source = pq.ParquetFile(part.path)
-                for group in range(source.num_row_groups):  # one row group in memory at a time
-                    writer.add_table(source.read_row_group(group))
+                # One row group in memory at a time, decoded in this thread: decoded by
+                # Arrow's pool of threads, each keeping what it freed, a merge of 16 parts
+                # (24,000 light curves) raised RSS by 38-49 MB instead of 11.
+                for group in range(source.num_row_groups):
+                    writer.add_table(source.read_row_group(group, use_threads=False))
         for part in tail:
             part.path.unlink(missing_ok=True)
 

@@ -70,6 +70,7 @@ def write_outputs(ledger: Ledger, out_dir: Path, *, server: str, options: Output
                        control_columns=ledger.has_controls(), images=images)  # fmt: skip
     if options.parquet:
         _sync_table(ledger, out_dir, server=server, options=options)
+        _give_back_memory()  # Arrow's freed pages: the nightly table's pandas cannot use them
     # No light curve, no nightly table: and no pandas to import (cancel, cleanup).
     if options.parquet and ledger.counts()[State.DOWNLOADED]:
         from atlasbatch._outputs.nightly_files import write_nightly_table  # noqa: PLC0415
@@ -142,8 +143,30 @@ def _sync_from_file(ledger_path: Path, server: str, sigma_limit: float) -> None:
             from atlasbatch._outputs.table_folder import PhotometryFolder  # noqa: PLC0415 - pyarrow
 
             PhotometryFolder(table, server=server, sigma_limit=sigma_limit).sync(ledger)
+            _give_back_memory()
     finally:
         ledger.close()
+
+
+def _give_back_memory() -> None:
+    """Return the memory a sync of the table freed to the system.
+
+    Arrow's allocator (mimalloc) keeps what it freed mapped, per thread, and glibc keeps
+    what a thread's arena freed: a sync runs in a fresh worker thread each time (idle ones
+    expire long before the next), which cannot reuse either, and pandas (glibc) cannot reuse
+    Arrow's. Measured on a 30,000-target CLI run syncing every 20 s: RSS crept from 176 to
+    198 MB between the syncs without this, and stayed at 165-171 MB with it.
+    """
+    import sys  # noqa: PLC0415
+
+    if (pyarrow := sys.modules.get("pyarrow")) is not None:
+        pyarrow.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415
+
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only (not musl)
+        if trim is not None:
+            trim(0)
 
 
 # --- plots -----------------------------------------------------------------------------
