@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from atlasbatch._engine.pending import Pending
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State, Target
 
@@ -39,7 +40,7 @@ class Book:
 
     state: dict[int, State] = field(default_factory=dict)  # representative line -> state
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    pending: dict[int, Target] = field(default_factory=dict)  # line -> target, send order
+    pending: Pending = field(default_factory=Pending)  # lines to send, in order (no Targets)
     open: int = 0  # queries not final: kept as a count, the done test runs on every change
     waiting: dict[int, int] = field(default_factory=dict)  # task id -> line (queued/running)
     unstarted: set[int] = field(default_factory=set)
@@ -58,7 +59,7 @@ class Book:
 
     def load(self, ledger: Ledger) -> None:
         """Fill the mirror from the ledger (start of a run or a resume)."""
-        for line, rep, state in ledger.lines():
+        for line, rep, state in ledger.iter_lines():
             if rep is None or rep == line:  # invalid rows (no rep) are their own, final
                 self.set(line, state)
             else:
@@ -76,7 +77,8 @@ class Book:
             if state in _ON_SERVER and line not in held:
                 ledger.set_state(line, State.PENDING, error="its task was gone; asked again")
                 self.set(line, State.PENDING)
-        self.pending = {t.line: t for t in ledger.queries_in(State.PENDING)}
+        self.pending = Pending()
+        self.pending.load(ledger.iter_queries_in(State.PENDING))
 
     def done(self) -> bool:
         """Every query final, every task deleted, no download or image request in flight."""
@@ -101,4 +103,4 @@ class Book:
         """Targets to be sent (again), after those already waiting."""
         for target in targets:
             self.set(target.line, State.PENDING)
-            self.pending[target.line] = target
+        self.pending.extend(targets)

@@ -251,7 +251,7 @@ class Pipeline:
             self.stop_submitting()
         book, reason = self._book, "cancelled by the user"
         for line in list(book.pending):
-            del book.pending[line]
+            book.pending.remove(line)
             self._ledger.set_state(line, State.CANCELLED, error=reason)
             await self._settle.outcome(line, State.CANCELLED, error=reason)
         for task_id, line in list(book.waiting.items()):

@@ -64,23 +64,23 @@ class Submitter:
         book = self._book
         if not self.enabled or not book.pending:
             return None
-        window = next(iter(book.pending.values())).window
-        same = (t for t in book.pending.values() if t.window == window)
-        group = list(itertools.islice(same, self._batch_size))
+        group = book.pending.batch(self._batch_size)  # lines; Targets only for a POST
         free = self._cap - len(book.unstarted)
         if self._server_free is not None:  # share the cap with another script: fill the room
             size = min(len(group), free, self._server_free)
-            return group[:size] if size >= 1 else None
+            return self._ledger.queries_at(group[:size]) if size >= 1 else None
         # A whole batch, or as much of one as the cap can ever hold (a cap below the batch
         # size, ours or the server's, would otherwise wait for room that never comes).
         want = min(len(group), self._cap)
-        return group[:want] if free >= want else None  # else wait for tasks to start
+        if free < want:
+            return None  # wait for tasks to start
+        return self._ledger.queries_at(group[:want])
 
     async def submit(self, batch: list[Target], *, pause: float) -> None:
         """POST one batch and record what the server made of it."""
         number, tag = self._ledger.start_batch([t.line for t in batch])
         for target in batch:
-            del self._book.pending[target.line]
+            self._book.pending.remove(target.line)
             self._book.set(target.line, State.SUBMITTING)
         try:
             created = await self._client.submit(batch, comment=tag)

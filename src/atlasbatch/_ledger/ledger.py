@@ -197,8 +197,12 @@ class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerI
 
     def lines(self) -> list[tuple[int, int | None, State]]:
         """(line, representative line or None for invalid rows, state) of every input row."""
-        rows = self._db.execute("SELECT line, rep, state FROM targets ORDER BY line")
-        return [(r["line"], r["rep"], State(r["state"])) for r in rows]
+        return list(self.iter_lines())
+
+    def iter_lines(self) -> Iterator[tuple[int, int | None, State]]:
+        """:meth:`lines` one at a time (no list of every row); write nothing meanwhile."""
+        for r in self._db.execute("SELECT line, rep, state FROM targets ORDER BY line"):
+            yield r["line"], r["rep"], State(r["state"])
 
     def set_state(
         self,

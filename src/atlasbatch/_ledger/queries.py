@@ -13,7 +13,7 @@ its task, when it was asked and when its result was stored.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -71,13 +71,30 @@ class LedgerQueries:
 
     def queries_in(self, *states: State) -> list[Target]:
         """Representative (deduplicated) queries in any of ``states``, input order."""
+        return list(self.iter_queries_in(*states))
+
+    def iter_queries_in(self, *states: State) -> Iterator[Target]:
+        """:meth:`queries_in` one at a time (no list of them all); write nothing meanwhile."""
         marks = ",".join("?" * len(states))
         rows = self._db.execute(
             f"SELECT {_QUERY_COLUMNS} FROM {_QUERY_FROM} WHERE t.rep = t.line "
             f"AND t.state IN ({marks}) ORDER BY t.line",
             [s.value for s in states],
         )
-        return [target_from_row(row) for row in rows]
+        return (target_from_row(row) for row in rows)
+
+    def queries_at(self, lines: Sequence[int]) -> list[Target]:
+        """The queries of ``lines`` as they are asked (:meth:`target`), in that order."""
+        found: dict[int, Target] = {}
+        for start in range(0, len(lines), 500):  # SQLite's bound on parameters, with room
+            part = lines[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT {_QUERY_COLUMNS} FROM {_QUERY_FROM} "
+                f"WHERE t.line IN ({','.join('?' * len(part))})",
+                list(part),
+            )
+            found.update((target.line, target) for target in map(target_from_row, rows))
+        return [found[line] for line in lines]
 
     def query_records(self) -> dict[int, QueryRecord]:
         """Every distinct query (by representative line) and what it got in this run."""
