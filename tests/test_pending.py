@@ -1,0 +1,71 @@
+"""The pending queue: lines and window codes in send order, Targets read when sent.
+
+What the submitter relies on: a batch is the first waiting query's window, gathered from
+the whole queue in input order; requeued queries go after those already waiting; a line is
+never waiting twice; and a run's start holds a few bytes per pending query, not a Target.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from atlasbatch._engine.book import Book
+from atlasbatch._engine.pending import Pending
+from atlasbatch._ledger.ledger import Ledger
+from atlasbatch._models import Target
+
+
+def _target(line: int, mjd_min: float = 60000.0) -> Target:
+    return Target(line=line, name=f"t{line}", ra=line * 0.01, dec=10.0, mjd_min=mjd_min)
+
+
+def test_a_batch_is_the_first_window_gathered_from_the_whole_queue() -> None:
+    pending = Pending()
+    # windows alternate, and the first window comes back far beyond one search step
+    pending.load([_target(line, 60000.0 + line % 2) for line in range(2, 10_002)])
+    assert len(pending) == 10_000
+    assert pending.batch(3) == [2, 4, 6]
+    for line in range(2, 10_002, 2):  # send every even line: only odd ones wait
+        pending.remove(line)
+    assert pending.batch(3) == [3, 5, 7]
+    assert len(pending) == 5_000 and 4 not in pending and 5 in pending
+
+
+def test_requeued_queries_wait_behind_the_others_and_never_twice() -> None:
+    pending = Pending()
+    pending.load([_target(line) for line in (2, 3, 4, 5)])
+    for line in (2, 3):
+        pending.remove(line)
+    pending.extend([_target(3), _target(2), _target(4)])  # 4 is still waiting: not again
+    assert list(pending) == [4, 5, 3, 2]
+    assert pending.batch(10) == [4, 5, 3, 2]
+    pending.remove(3)
+    pending.extend([_target(3)])  # requeued a second time
+    assert list(pending) == [4, 5, 2, 3] and len(pending) == 4
+
+
+def test_only_the_ledger_order_can_be_loaded() -> None:
+    with pytest.raises(ValueError, match="line 3 is not after line 5"):
+        Pending().load([_target(5), _target(3)])
+
+
+def test_a_run_start_holds_no_target_per_pending_query(tmp_path: Path) -> None:
+    count = 20_000
+    ledger = Ledger(tmp_path / "atlasbatch.sqlite3")
+    ledger.add_targets([_target(line) for line in range(2, count + 2)], {})
+    book = Book()
+    tracemalloc.start()
+    try:
+        book.load(ledger)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(book.pending) == count
+    # the state per line (a dict) and 12 bytes a query; a Target each was ~500 bytes
+    assert peak / count < 250, f"{peak / count:.0f} bytes per pending query at the peak"
+    lines = book.pending.batch(100)
+    assert lines == list(range(2, 102))
+    assert [t.name for t in ledger.queries_at(lines[:3])] == ["t2", "t3", "t4"]
