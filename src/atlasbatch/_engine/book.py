@@ -6,10 +6,13 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from atlasbatch._engine.pending import Pending
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State, Target
+
+if TYPE_CHECKING:  # numpy underneath: not imported by `--help` or `status`
+    from atlasbatch._engine.pending import Pending
 
 __all__ = ["Book", "Progress"]
 
@@ -34,13 +37,19 @@ class Progress:
     undeletable: int = 0  # tasks the server refused to delete (left for cleanup)
 
 
+def _pending() -> Pending:
+    from atlasbatch._engine.pending import Pending  # noqa: PLC0415 (numpy: once a run starts)
+
+    return Pending()
+
+
 @dataclass
 class Book:
     """In-memory mirror of what the ledger knows, for the hot paths."""
 
     state: dict[int, State] = field(default_factory=dict)  # representative line -> state
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    pending: Pending = field(default_factory=Pending)  # lines to send, in order (no Targets)
+    pending: Pending = field(default_factory=_pending)  # lines to send, in order
     open: int = 0  # queries not final: kept as a count, the done test runs on every change
     waiting: dict[int, int] = field(default_factory=dict)  # task id -> line (queued/running)
     unstarted: set[int] = field(default_factory=set)
@@ -77,7 +86,7 @@ class Book:
             if state in _ON_SERVER and line not in held:
                 ledger.set_state(line, State.PENDING, error="its task was gone; asked again")
                 self.set(line, State.PENDING)
-        self.pending = Pending()
+        self.pending = _pending()
         self.pending.load(ledger.iter_queries_in(State.PENDING))
 
     def done(self) -> bool:
