@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import TextIO
 
 from atlasbatch._exceptions import ResultFileError
-from atlasbatch._outputs.results import INT_COLUMNS, SERVER_COLUMNS, STRING_COLUMNS
+from atlasbatch._outputs.results import (
+    INT_COLUMNS,
+    SERVER_COLUMNS,
+    STRING_COLUMNS,
+    header_names,
+    not_atlas,
+)
 
 __all__ = ["check_result_bytes", "check_result_file"]
 
-_REQUIRED = ("MJD", "uJy", "duJy", "F")
 # pandas reads these as missing values, so parse_result accepts them in numeric columns.
 _MISSING = frozenset(
     {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
@@ -47,9 +52,9 @@ def _check_text(handle: TextIO, *, source: str) -> int:
     first = handle.readline().removeprefix("\ufeff")
     if not first.strip():
         if any(line.strip() for line in handle):
-            raise _not_atlas(first, source)
+            raise not_atlas(first, source)
         return 0  # empty, or blank lines only: "no data"
-    names = _header_names(first.rstrip("\n"), source=source)
+    names = header_names(first.rstrip("\n"), source=source)
     checks = [_kind(name) for name in names]
     rows, last_count, last_number = 0, len(names), 1
     for number, line in enumerate(handle, start=2):
@@ -68,27 +73,6 @@ def _check_text(handle: TextIO, *, source: str) -> int:
             f"{len(names)} fields"
         )
     return rows
-
-
-def _not_atlas(first: str, source: str) -> ResultFileError:
-    kind = "HTML" if first.lstrip().startswith("<") else "text"
-    return ResultFileError(
-        f"{source}: line 1: not an ATLAS forced-photometry file ({kind} without a '###' "
-        f"header): {first[:80]!r}"
-    )
-
-
-def _header_names(first: str, *, source: str) -> list[str]:
-    if not first.startswith("###"):
-        raise _not_atlas(first, source)
-    names = first[3:].split()
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ResultFileError(f"{source}: line 1: repeated header columns {duplicated}")
-    missing = [n for n in _REQUIRED if n not in names]
-    if missing:
-        raise ResultFileError(f"{source}: line 1: header lacks required columns {missing}")
-    return names
 
 
 def _kind(name: str) -> str:

@@ -66,7 +66,7 @@ def parse_result(text: str, *, source: str = "result") -> pd.DataFrame:
     if not text.strip():
         return _empty_frame(_DEFAULT_HEADER)
     lines = text.splitlines()
-    names = _header_names(lines[0], source=source)
+    names = header_names(lines[0], source=source)
     row_lines = _check_rows(lines, len(names), source=source)
     if not row_lines:
         return _empty_frame(names)
@@ -98,14 +98,10 @@ def _read_typed(body: str, names: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def _header_names(first: str, *, source: str) -> list[str]:
+def header_names(first: str, *, source: str) -> list[str]:
     """The column names of the ``###`` header line, or a clear error."""
     if not first.startswith("###"):
-        kind = "HTML" if first.lstrip().startswith("<") else "text"
-        raise ResultFileError(
-            f"{source}: line 1: not an ATLAS forced-photometry file ({kind} without a '###' "
-            f"header): {first[:80]!r}"
-        )
+        raise not_atlas(first, source)
     names = first[3:].split()
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -114,6 +110,15 @@ def _header_names(first: str, *, source: str) -> list[str]:
     if missing:
         raise ResultFileError(f"{source}: line 1: header lacks required columns {missing}")
     return names
+
+
+def not_atlas(first: str, source: str) -> ResultFileError:
+    """The error for a first line that is no ATLAS header (an HTML page, other text)."""
+    kind = "HTML" if first.lstrip().startswith("<") else "text"
+    return ResultFileError(
+        f"{source}: line 1: not an ATLAS forced-photometry file ({kind} without a '###' "
+        f"header): {first[:80]!r}"
+    )
 
 
 def _check_rows(lines: Sequence[str], width: int, *, source: str) -> list[int]:
