@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -12,11 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlasbatch import Session
+from atlasbatch import Session, read_targets
+from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._outputs import filenames as _filenames
 from atlasbatch._outputs.filenames import FileNames, is_plain_name
 from atlasbatch._runs.finish import OutputOptions, write_outputs
-from atlasbatch._runs.rundir import open_run
+from atlasbatch._runs.rundir import open_run, record_targets
 from atlasbatch.testing import Emulator
 
 from .helpers import client_settings, fast
@@ -191,3 +193,52 @@ async def test_a_run_names_light_curves_and_plots_by_the_runs_file_names(
     assert paths["SN 2023ixf"] == "lightcurves/SN 2023ixf.txt"
     plots = sorted(p.relative_to(out).as_posix() for p in (out / "plots").iterdir())
     assert plots == sorted(str(expected.plot(name)) for name in CASE_NAMES)
+
+
+# --- a run's names, read from its ledger (issue 12) ----------------------------------------
+
+LEDGER_NAMES = ["SN 2023ixf", "M31/V1", "Foo", "foo", "plain", "plain", "CON", "a b", "é/x"]
+
+
+def recorded(tmp_path: Path, names: list[str], *, bad: int = 0) -> Ledger:
+    """A ledger holding ``names`` (a repeated name: a duplicate row of its first position)
+    and ``bad`` invalid rows."""
+    first = {n: 10.0 + k for k, n in reversed(list(enumerate(names)))}
+    rows = [{"name": n, "ra": first[n], "dec": 5.0} for n in names]
+    rows += [{"name": f"bad{k}", "ra": 999.0, "dec": 5.0} for k in range(bad)]
+    ledger = Ledger(tmp_path / "atlasbatch.sqlite3")
+    record_targets(ledger, read_targets(rows, keep_going=True))
+    return ledger
+
+
+def test_a_ledger_gives_the_stems_its_names_give(tmp_path: Path) -> None:
+    ledger = recorded(tmp_path, LEDGER_NAMES, bad=2)
+    from_ledger, from_list = FileNames.of_ledger(ledger), FileNames(LEDGER_NAMES)
+
+    assert {n: from_ledger.stem(n) for n in LEDGER_NAMES} == {
+        n: from_list.stem(n) for n in LEDGER_NAMES
+    }
+    assert from_ledger.stem("Foo") != "Foo"  # a case-variant is in the run: both suffixed
+    assert from_ledger.stem("plain") == "plain"  # a duplicate row is not a second name
+    assert "bad0" not in from_ledger  # invalid rows never have files
+    with pytest.raises(KeyError, match="not one of this run's names"):
+        from_ledger.stem("bad0")
+
+
+def test_a_ledger_of_many_names_is_read_in_a_few_bytes_each(tmp_path: Path) -> None:
+    count = 20_000
+    names = [f"t{i:06d}" if i % 100 else f"t/{i}" for i in range(count)]
+    ledger = recorded(tmp_path, names)
+
+    tracemalloc.start()
+    try:
+        found = FileNames.of_ledger(ledger)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert found.stem("t000001") == "t000001"
+    assert found.stem("t/100").startswith("t_100~")
+    # Was a dict of every name after a list of every row: ~96 bytes held, ~490 at the peak.
+    assert held < 30 * count, held
+    assert peak < 150 * count, peak

@@ -95,6 +95,18 @@ class LedgerReports:
         for r in rows:
             yield OutcomeRow(target_from_row(r), State(r["s"]), r["task"], r["err"], r["p"])
 
+    def iter_valid_names(self) -> Iterator[str]:
+        """The target name of every row that is not invalid (duplicates included), one at a
+        time: what :meth:`FileNames.of_ledger <atlasbatch._outputs.filenames.FileNames.of_ledger>`
+        needs, without an :class:`OutcomeRow` per row."""
+        rows = self._db.execute(
+            "SELECT t.name FROM targets t LEFT JOIN targets r ON r.line = t.rep "
+            "WHERE COALESCE(r.state, t.state) != ?",
+            (State.INVALID.value,),
+        )
+        for (name,) in rows:
+            yield name
+
     def outcomes_in(self, states: Sequence[State], *, limit: int) -> list[OutcomeRow]:
         """The first ``limit`` rows (input order) whose own or representative's state is in
         ``states``, as :meth:`iter_outcomes` gives them; found through the state index and

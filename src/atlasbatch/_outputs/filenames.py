@@ -28,14 +28,15 @@ suffixed one (a new case-variant) and never gives a new name a stem an earlier f
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import re
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
-
-from atlasbatch._models import State
 
 if TYPE_CHECKING:
     from atlasbatch._ledger.ledger import Ledger
@@ -87,38 +88,38 @@ class FileNames:
 
     Build it from all the run's names (duplicates are fine); :meth:`stem` then answers for
     any of them. See the module docstring for the rules.
+
+    Memory is flat in the number of names (issue 12: a dict of 100,000 names and the rows
+    they came from cost the CLI 50 MB at the start of a run): only the names whose stem is
+    not the name itself are kept as text; the others are known by a sorted array of their
+    hashes (8 bytes a name), which is all :meth:`stem`'s check of membership needs.
     """
 
     def __init__(self, names: Iterable[str]) -> None:
-        distinct = set(names)
-        by_fold: defaultdict[str, list[str]] = defaultdict(list)
-        for name in distinct:
-            by_fold[name.casefold()].append(name)
-        stems: dict[str, str] = {}
-        suffixed: list[str] = []
-        for group in by_fold.values():
-            for name in group:
-                if len(group) == 1 and is_plain_name(name):
-                    stems[name] = name
-                else:
-                    suffixed.append(name)
-        stems.update(_suffixed_stems(suffixed))
-        self._stems = stems
+        # Read twice (see _build): a one-shot iterator is listed first.
+        again = list(names) if isinstance(names, Iterator) else names
+        self._members, self._stems = _build(again)
 
     @classmethod
     def of_ledger(cls, ledger: Ledger) -> FileNames:
-        """The stems of a run's valid rows (invalid rows never have files)."""
-        return cls(row.target.name for row in ledger.outcomes() if row.state is not State.INVALID)
+        """The stems of a run's valid rows (invalid rows never have files), read from the
+        ledger one name at a time."""
+        return cls(_Reread(ledger.iter_valid_names))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._stems
+        if not isinstance(name, str):
+            return False
+        key = hash(name)
+        at = bisect.bisect_left(self._members, key)
+        return at < len(self._members) and self._members[at] == key
 
     def stem(self, name: str) -> str:
         """The file stem of ``name``; ``KeyError`` for a name that is not in the run."""
-        try:
-            return self._stems[name]
-        except KeyError:
-            raise KeyError(f"target name {name!r} is not one of this run's names") from None
+        if (stem := self._stems.get(name)) is not None:
+            return stem
+        if name in self:  # a plain name no other name shares a case-fold with
+            return name
+        raise KeyError(f"target name {name!r} is not one of this run's names")
 
     def lightcurve(self, name: str) -> PurePosixPath:
         """``lightcurves/<stem>.txt``, relative to the run directory."""
@@ -135,6 +136,44 @@ class FileNames:
     def preview(self, name: str) -> PurePosixPath:
         """``images/<stem>.jpg`` (the server's preview), relative to the run directory."""
         return PurePosixPath(IMAGE_DIR, f"{self.stem(name)}.jpg")
+
+
+class _Reread(Iterable[str]):
+    """An iterable that asks ``source`` for a fresh iterator each time it is read."""
+
+    def __init__(self, source: Callable[[], Iterator[str]]) -> None:
+        self._source = source
+
+    def __iter__(self) -> Iterator[str]:
+        return self._source()
+
+
+def _build(names: Iterable[str]) -> tuple[array[int], dict[str, str]]:
+    """Two passes over ``names``: the hashes of every name and of its case-fold, then the
+    names that get a suffix (not plain, or sharing a case-fold with another name). Returns
+    the sorted hashes of the distinct names and the stems of the suffixed ones."""
+    own, fold = array("q"), array("q")
+    for name in names:
+        own.append(hash(name))
+        fold.append(hash(name.casefold()))
+    members = array("q", (h for h, _ in itertools.groupby(sorted(own))))
+    del own
+    ordered = sorted(fold)
+    del fold
+    shared = {a for a, b in itertools.pairwise(ordered) if a == b}
+    del ordered
+    # Case-folds seen twice: the same name twice (duplicate rows), two names that differ
+    # in case, or two case-folds with one hash. Their texts decide.
+    by_fold: defaultdict[str, set[str]] = defaultdict(set)
+    suffixed: set[str] = set()
+    for name in names:
+        if hash(name.casefold()) in shared:
+            by_fold[name.casefold()].add(name)
+        elif not is_plain_name(name):
+            suffixed.add(name)
+    for group in by_fold.values():
+        suffixed.update(n for n in group if len(group) > 1 or not is_plain_name(n))
+    return members, _suffixed_stems(sorted(suffixed))
 
 
 def _suffixed_stems(names: Iterable[str]) -> dict[str, str]:
