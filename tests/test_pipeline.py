@@ -14,6 +14,7 @@ import pytest
 
 from atlasbatch import InputError, Session, State, fetch_photometry
 from atlasbatch._config import Rate
+from atlasbatch._engine import submitter
 from atlasbatch.cli import main as cli_main
 from atlasbatch.testing import Emulator, Faults
 
@@ -138,6 +139,35 @@ async def test_a_cap_below_the_batch_size_sends_smaller_batches(emulator: Factor
     assert Counter(o.state for o in report.outcomes) == {State.DOWNLOADED: 120}
     assert emu.stats()["cap_rejections"] == 0
     assert_clean(emu, created=120)
+
+
+async def test_sending_waits_while_results_and_deletes_pile_up(
+    emulator: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One download at a time (each waits for its store group): they fall behind a runner
+    # that finishes every task at once.
+    monkeypatch.setattr(submitter, "BACKLOG", 10)
+    emu = emulator(task_seconds=0.001, slots=64, user_slots=64, max_queued=20,
+                   write_rate="2000/1s", read_rate="2000/1s")  # fmt: skip
+    settings = client_settings(emu, batch_size=5, download_concurrency=1)
+    most = 0
+
+    async def watch() -> None:
+        nonlocal most
+        while True:
+            most = max(most, emu.stats()["tasks_live"])
+            await anyio.sleep(0.005)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        report = await run(emu, grid_targets(100), settings=settings, out_dir=tmp_path,
+                           keep_data=False)  # fmt: skip
+        tg.cancel_scope.cancel()
+    assert Counter(o.state for o in report.outcomes) == {State.DOWNLOADED: 100}
+    # Our tasks on the server: the backlog, the tasks not yet seen finished (counted against
+    # the queue cap) and one more batch. Without the limit: ~95.
+    assert most <= 10 + 20 + 5, most
+    assert_clean(emu, created=100)
 
 
 async def test_no_data_targets_end_as_no_data_and_are_deleted(
