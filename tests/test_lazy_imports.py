@@ -123,3 +123,28 @@ async def test_status_cancel_and_cleanup_import_nothing_heavy(
     assert cleanup["heavy"] == [], cleanup["stderr"]
     assert list(pd.read_csv(out / "outcomes.csv")["state"]) == ["cancelled"] * 4
     assert not (out / "photometry.parquet").exists()  # no light curve: no table
+
+
+ARROW_PROBE = """
+import contextlib, io, sys
+from atlasbatch.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["--version"])
+assert "pyarrow" not in sys.modules
+import pyarrow
+print(pyarrow.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_the_command_line_gives_arrow_the_system_allocator(
+    chosen: str | None, expected: str
+) -> None:
+    """Arrow's own allocator keeps freed memory per thread (issue 12): the command line's
+    tables use the C library's, unless the user chose one."""
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    done = subprocess.run([sys.executable, "-c", ARROW_PROBE], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    assert done.stdout.strip() == expected

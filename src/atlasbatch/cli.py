@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -124,9 +125,27 @@ def _run(args: argparse.Namespace) -> int:
         return run(args)
 
 
+#: Arrow's variable for the allocator of its default memory pool, read when pyarrow loads.
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def _system_allocator_for_arrow() -> None:
+    """Arrow's buffers from the C library's allocator in this process (unless the user chose).
+
+    Arrow's own (mimalloc) keeps what it freed mapped, per thread, where neither pandas nor
+    the next table sync can use it: the end of a 10,000-target run's outputs peaked at
+    181 MB with it and 167 MB with the system's, which also gives memory back when
+    ``_runs.finish`` trims it. Set before pyarrow is imported, which the command line does
+    only once it reads a target list or writes a table; a library caller's process keeps
+    its own choice.
+    """
+    os.environ.setdefault(ARROW_POOL_ENV, "system")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``atlasbatch`` command; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
+    _system_allocator_for_arrow()
     try:
         if argv[:1] == ["emulator"]:
             # Imported here: the emulator pulls in starlette and uvicorn; fetch never needs them.
