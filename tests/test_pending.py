@@ -8,6 +8,7 @@ never waiting twice; and a run's start holds a few bytes per pending query, not 
 from __future__ import annotations
 
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from atlasbatch._engine.book import Book
 from atlasbatch._engine.pending import Pending
 from atlasbatch._ledger.ledger import Ledger
-from atlasbatch._models import Target
+from atlasbatch._models import State, Target
 
 
 def _target(line: int, mjd_min: float = 60000.0) -> Target:
@@ -69,3 +70,26 @@ def test_a_run_start_holds_no_target_per_pending_query(tmp_path: Path) -> None:
     lines = book.pending.batch(100)
     assert lines == list(range(2, 102))
     assert [t.name for t in ledger.queries_at(lines[:3])] == ["t2", "t3", "t4"]
+
+
+def test_the_rows_per_state_follow_every_change(tmp_path: Path) -> None:
+    """Counted as states change (a live display asks four times a second), duplicates
+    with their representative, as a count from scratch gives them."""
+    ledger = Ledger(tmp_path / "atlasbatch.sqlite3")
+    ledger.add_targets([_target(line) for line in range(2, 12)], {5: 2, 6: 2, 11: 9})
+    book = Book()
+    book.load(ledger)
+
+    def recount() -> dict[State, int]:
+        counts: Counter[State] = Counter()
+        for line, state in book.state.items():
+            counts[state] += 1 + len(book.members.get(line, ()))
+        return {state: n for state, n in counts.items() if n}
+
+    assert book.counts() == recount() == {State.PENDING: 10}
+    book.set(2, State.QUEUED)
+    book.set(9, State.DOWNLOADED)
+    book.set(3, State.NO_DATA)
+    book.set(2, State.FAILED)
+    assert book.counts() == recount() == {State.PENDING: 4, State.FAILED: 3,
+                                          State.DOWNLOADED: 2, State.NO_DATA: 1}  # fmt: skip

@@ -57,13 +57,20 @@ class Book:
     deleted: int = 0
     downloading: int = 0
     images: int = 0  # tasks the image stage holds (images.py): their image work is not over
+    # Input rows per state, kept as states change: a live display asks four times a second,
+    # and counting 100,000 queries each time cost ~40 ms.
+    _rows: Counter[State] = field(default_factory=Counter)
 
     def set(self, line: int, state: State) -> None:
-        """Move a query to ``state``, keeping the count of open queries."""
+        """Move a query to ``state``, keeping the counts of open queries and of rows."""
         before = self.state.get(line)
         self.open += (state not in FINAL_STATES) - (
             before is not None and before not in FINAL_STATES
         )
+        rows = 1 + len(self.members.get(line, ()))
+        if before is not None:
+            self._rows[before] -= rows
+        self._rows[state] += rows
         self.state[line] = state
 
     def load(self, ledger: Ledger) -> None:
@@ -73,6 +80,8 @@ class Book:
                 self.set(line, state)
             else:
                 self.members[rep].append(line)
+                if (shared := self.state.get(rep)) is not None:  # else counted when it comes
+                    self._rows[shared] += 1
         tasks = ledger.open_tasks()
         for task in tasks:
             self.undeleted.add(task.task_id)
@@ -95,10 +104,7 @@ class Book:
 
     def counts(self) -> dict[State, int]:
         """Input rows per state (duplicates share their representative's)."""
-        counts: Counter[State] = Counter()
-        for line, state in self.state.items():
-            counts[state] += 1 + len(self.members.get(line, ()))
-        return dict(counts)
+        return {state: rows for state, rows in self._rows.items() if rows}
 
     def created(self, batch: Sequence[Target], task_ids: Sequence[int]) -> None:
         """The server holds a queued task for each target of ``batch``."""
