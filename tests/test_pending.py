@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from atlasbatch._engine.book import Book
+from atlasbatch._engine.line_states import LineStates
 from atlasbatch._engine.pending import Pending
+from atlasbatch._ledger.control_lines import control_line
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import State, Target
 
@@ -93,3 +95,25 @@ def test_the_rows_per_state_follow_every_change(tmp_path: Path) -> None:
     book.set(2, State.FAILED)
     assert book.counts() == recount() == {State.PENDING: 4, State.FAILED: 3,
                                           State.DOWNLOADED: 2, State.NO_DATA: 1}  # fmt: skip
+
+
+def test_a_state_per_line_costs_a_byte_not_a_dict_entry() -> None:
+    states = LineStates()
+    tracemalloc.start()
+    try:
+        for line in range(2, 100_002):
+            states[line] = State.PENDING
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * 100_000, held  # a dict held ~80 bytes a line
+    control = control_line(7, 3)
+    states[control] = State.QUEUED
+    states[5] = State.DOWNLOADED
+    states[5] = State.FAILED  # a line set again is still one line
+    assert len(states) == 100_001
+    assert states.get(5) is State.FAILED and states.get(control) is State.QUEUED
+    assert states.get(0) is None and states.get(200_000) is None
+    assert states.get(control_line(7, 4)) is None
+    assert list(states.items())[:2] == [(2, State.PENDING), (3, State.PENDING)]
+    assert list(states.items())[-1] == (control, State.QUEUED)

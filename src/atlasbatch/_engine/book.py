@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from atlasbatch._engine.line_states import LineStates
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import FINAL_STATES, State, Target
 
@@ -47,7 +48,7 @@ def _pending() -> Pending:
 class Book:
     """In-memory mirror of what the ledger knows, for the hot paths."""
 
-    state: dict[int, State] = field(default_factory=dict)  # representative line -> state
+    state: LineStates = field(default_factory=LineStates)  # representative line -> state
     members: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     pending: Pending = field(default_factory=_pending)  # lines to send, in order
     open: int = 0  # queries not final: kept as a count, the done test runs on every change
