@@ -87,6 +87,22 @@ def test_recording_targets_never_holds_them_all(tmp_path: Path) -> None:
     assert stored[::999] == every
 
 
+def test_resuming_checks_the_rows_without_holding_them_all(tmp_path: Path) -> None:
+    count = ROWS // 4
+    targets = read_targets(big_csv(tmp_path / "t.csv", count))
+    more = read_targets(big_csv(tmp_path / "more.csv", count + 10))
+    ledger = Ledger(tmp_path / "atlasbatch.sqlite3")
+    try:
+        record_targets(ledger, targets)
+        again, _, peak = traced(lambda: record_targets(ledger, targets))
+        assert again == 0
+        # Every ledger row in a dict to compare against: ~580 bytes a row.
+        assert peak / count < 100, f"{peak / count:.0f} bytes per row while resuming"
+        assert record_targets(ledger, more) == 10  # rows added at the end of the file
+    finally:
+        ledger.close()
+
+
 # --- the same targets ---------------------------------------------------------------------
 
 _HEADER = "name,ra,dec,mpc_name,mjd_min,mjd_max,use_reduced,pmra,pmdec,epoch,images,note"

@@ -20,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
@@ -47,6 +47,8 @@ __all__ = ["SCHEMA_VERSION", "Ledger", "OutcomeRow", "QueryRecord", "TaskRow"]
 
 SCHEMA_VERSION = 1
 log = logging.getLogger(__name__)
+
+_LINES_PER_LOOKUP = 900  # well under SQLite's limit on the parameters of one statement
 
 
 class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerImages):
@@ -163,37 +165,68 @@ class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerI
         """Record the input rows; on resume check they match and add new rows. New count.
 
         ``targets`` is iterated once on a new run (streamed into the table: a lazily made
-        sequence is never held whole) and twice more on a resume, to check it first."""
-        known = {
-            row["line"]: row for row in self._db.execute(f"SELECT {TARGET_COLUMNS} FROM targets")
-        }
+        sequence is never held whole) and twice on a resume: once to check it against the
+        ledger a chunk of rows at a time, once to add the new rows."""
         invalid = list(invalid)
-        problems = [
-            f"line {t.line}: was {known[t.line]['name']!r}, now {t.name!r} or its position/window"
-            for t in (targets if known else ())
-            if t.line in known and identity(target_from_row(known[t.line])) != identity(t)
-        ]
-        lines = {t.line for t in targets} | {t.line for t, _ in invalid} if known else set()
-        missing = sorted(set(known) - lines)
-        problems += [
-            f"line {line} ({known[line]['name']!r}) is no longer in the input" for line in missing
-        ]
+        resumed = self._db.execute("SELECT 1 FROM targets LIMIT 1").fetchone() is not None
+        new = self._new_lines(targets, invalid) if resumed else None
+        now = time.time()
+        rows = chain(
+            (target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
+             for t in targets if new is None or t.line in new),
+            (target_row(t, None, State.INVALID, err, now) for t, err in invalid
+             if new is None or t.line in new),
+        )  # fmt: skip
+        with self._tx() as db:
+            added: int = db.executemany(TARGET_INSERT, rows).rowcount
+        return added
+
+    def _new_lines(self, targets: Sequence[Target], invalid: list[tuple[Target, str]]) -> set[int]:
+        """The input lines a resumed run's ledger does not have yet, after checking that the
+        rows it has are the input's (``RunMismatchError`` otherwise).
+
+        Rows are compared a chunk at a time, found by line: holding every ledger row in a
+        dict to compare them cost a resume of 100,000 targets ~100 MB (issue 12)."""
+        new: set[int] = set()
+        problems: list[str] = []
+        found = 0
+        rows = chain(((t, True) for t in targets), ((t, False) for t, _ in invalid))
+        while chunk := list(islice(rows, _LINES_PER_LOOKUP)):
+            marks = ",".join("?" * len(chunk))
+            known = {
+                row["line"]: row
+                for row in self._db.execute(
+                    f"SELECT {TARGET_COLUMNS} FROM targets WHERE line IN ({marks})",
+                    [t.line for t, _ in chunk],
+                )
+            }
+            for t, valid in chunk:
+                if (row := known.get(t.line)) is None:
+                    new.add(t.line)
+                    continue
+                found += 1
+                if valid and identity(target_from_row(row)) != identity(t):
+                    problems.append(f"line {t.line}: was {row['name']!r}, now {t.name!r} "
+                                    "or its position/window")  # fmt: skip
+        if found < int(self._db.execute("SELECT COUNT(*) FROM targets").fetchone()[0]):
+            problems += self._gone_lines(targets, invalid)
         if problems:
             shown = "\n  ".join(problems[:20])
             raise RunMismatchError(
                 "the targets differ from those this run directory was started with "
                 f"(use a new --out, or restore the file):\n  {shown}"
             )
-        now = time.time()
-        rows = chain(
-            (target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
-             for t in targets if t.line not in known),
-            (target_row(t, None, State.INVALID, err, now) for t, err in invalid
-             if t.line not in known),
-        )  # fmt: skip
-        with self._tx() as db:
-            added: int = db.executemany(TARGET_INSERT, rows).rowcount
-        return added
+        return new
+
+    def _gone_lines(
+        self, targets: Sequence[Target], invalid: list[tuple[Target, str]]
+    ) -> list[str]:
+        """A problem for each ledger row no longer in the input (a mismatch: memory no
+        matter)."""
+        lines = {t.line for t in targets} | {t.line for t, _ in invalid}
+        rows = self._db.execute("SELECT line, name FROM targets ORDER BY line")
+        return [f"line {r['line']} ({r['name']!r}) is no longer in the input"
+                for r in rows if r["line"] not in lines]  # fmt: skip
 
     def lines(self) -> list[tuple[int, int | None, State]]:
         """(line, representative line or None for invalid rows, state) of every input row."""
