@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ __all__ = [
     "CostRow",
     "check_cost",
     "cost_table",
+    "machine_ms",
     "main",
     "run_cost",
     "startup",
@@ -271,8 +273,16 @@ def check_cost(rows: list[CostRow]) -> list[str]:
     return misses
 
 
+def machine_ms() -> float:
+    """Milliseconds this machine takes for ``sum(range(10**6))`` (best of 5): CPU figures
+    from machines that differ here differ as much (34 ms here, 2026-12-02; the machines of
+    earlier rounds were about twice as fast, judging by their import times)."""
+    return 1000.0 * min(timeit.repeat("sum(range(10**6))", number=1, repeat=5))
+
+
 def main(counts: list[int]) -> int:
     """``run.py --scale-only N [N ...]``: the cost rows for each N, their table and checks."""
+    print(f"  machine: sum(range(10**6)) in {machine_ms():.0f} ms", file=sys.stderr)
     rows: list[CostRow] = []
     startups: list[dict[str, float]] = []
     for count in counts:
