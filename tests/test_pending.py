@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from atlasbatch._config import Settings
 from atlasbatch._engine.book import Book
 from atlasbatch._engine.line_states import LineStates
 from atlasbatch._engine.pending import Pending
+from atlasbatch._engine.submitter import BACKLOG, Submitter
+from atlasbatch._http.client import AtlasClient
 from atlasbatch._ledger.control_lines import control_line
 from atlasbatch._ledger.ledger import Ledger
 from atlasbatch._models import State, Target
@@ -117,3 +120,28 @@ def test_a_state_per_line_costs_a_byte_not_a_dict_entry() -> None:
     assert states.get(control_line(7, 4)) is None
     assert list(states.items())[:2] == [(2, State.PENDING), (3, State.PENDING)]
     assert list(states.items())[-1] == (control, State.QUEUED)
+
+
+@pytest.mark.anyio
+async def test_sending_waits_for_the_backlog_but_not_for_the_image_stage(tmp_path: Path) -> None:
+    """Settled tasks not yet deleted hold back new batches once there are BACKLOG of them;
+    those the image stage holds (minutes each, at the server's image pace) do not."""
+    ledger = Ledger(tmp_path / "atlasbatch.sqlite3")
+    ledger.add_targets([_target(line) for line in range(2, 12)], {})
+    book = Book()
+    book.load(ledger)
+    settings = Settings(base_url="http://127.0.0.1:9/forcedphot", batch_size=5)
+    async with AtlasClient(token="emulator-token-0000", settings=settings) as client:
+
+        async def refused(target: Target, why: str) -> None:
+            raise AssertionError(why)
+
+        sender = Submitter(client, ledger, book, notify=lambda: None, on_refused=refused)
+        book.undeleted.update(range(100, 100 + BACKLOG))  # settled, awaiting their DELETE
+        assert sender.next_batch() is None
+        book.images = 1  # one of them is the image stage's
+        batch = sender.next_batch()
+        assert batch is not None and [t.line for t in batch] == [2, 3, 4, 5, 6]
+        book.waiting[100] = 2  # or one of them still waits to run
+        book.images = 0
+        assert sender.next_batch() is not None

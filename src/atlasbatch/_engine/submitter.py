@@ -71,7 +71,9 @@ class Submitter:
         book = self._book
         if not self.enabled or not book.pending:
             return None
-        if len(book.undeleted) - len(book.waiting) >= BACKLOG:
+        # Tasks the image stage holds wait on the server's image pace (five at a time, minutes
+        # each), not on this run's: they must not hold back the light curves.
+        if len(book.undeleted) - len(book.waiting) - book.images >= BACKLOG:
             return None  # wait for downloads and deletes to catch up
         group = book.pending.batch(self._batch_size)  # lines; Targets only for a POST
         free = self._cap - len(book.unstarted)
