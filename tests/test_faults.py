@@ -265,7 +265,7 @@ async def test_garbled_json_reads_are_transient(emulator: Factory, times: int) -
             tg.start_soon(_faults_off_after, emu, "garbage_json", times)
             report = await session.run(targets, keep_data=False)
     assert_accounted(report, targets, states={State.DOWNLOADED})
-    assert emu.stats()["faults"]["garbage_json"] == times
+    assert emu.stats()["faults"]["garbage_json"] >= times  # more may fire before it is off
     assert_clean(emu, created=10)
 
 
@@ -349,8 +349,10 @@ async def test_queue_cap_shared_with_another_script_of_the_same_user(emulator: F
 
 async def test_queue_cap_with_several_users_at_once(emulator: Factory) -> None:
     """Three users, one cap each, one runner: each run finishes; no one touches another's."""
+    # Tasks slow enough that the third client's queue outgrows the cap however slowly a
+    # loaded machine lets it send (at 0.03 s it drained as fast, now and then, under load).
     emu = emulator(
-        task_seconds=0.03, user_slots=1, slots=3, max_queued=15, observations_per_day=0.02
+        task_seconds=0.1, user_slots=1, slots=3, max_queued=15, observations_per_day=0.02
     )
     tokens = [emu.token, emu.add_user("bea", "pw"), emu.add_user("cy", "pw")]
     beliefs = [15, 15, 1000]  # the third client does not know the cap: it learns it

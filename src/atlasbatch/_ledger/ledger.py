@@ -20,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
 
 from atlasbatch._exceptions import RunMismatchError
@@ -29,14 +29,12 @@ from atlasbatch._ledger.control import LedgerControl
 from atlasbatch._ledger.images import IMAGES_SCHEMA, LedgerImages
 from atlasbatch._ledger.queries import QUERY_WINDOWS_SCHEMA, LedgerQueries, QueryRecord
 from atlasbatch._ledger.reports import LedgerReports
+from atlasbatch._ledger.resume_check import new_lines
 from atlasbatch._ledger.schema import (
     SCHEMA,
-    TARGET_COLUMNS,
     TARGET_INSERT,
     OutcomeRow,
     TaskRow,
-    identity,
-    target_from_row,
     target_row,
     upgrade,
 )
@@ -47,8 +45,6 @@ __all__ = ["SCHEMA_VERSION", "Ledger", "OutcomeRow", "QueryRecord", "TaskRow"]
 
 SCHEMA_VERSION = 1
 log = logging.getLogger(__name__)
-
-_LINES_PER_LOOKUP = 900  # well under SQLite's limit on the parameters of one statement
 
 
 class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerImages):
@@ -169,7 +165,7 @@ class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerI
         ledger a chunk of rows at a time, once to add the new rows."""
         invalid = list(invalid)
         resumed = self._db.execute("SELECT 1 FROM targets LIMIT 1").fetchone() is not None
-        new = self._new_lines(targets, invalid) if resumed else None
+        new = new_lines(self._db, targets, invalid) if resumed else None
         now = time.time()
         rows = chain(
             (target_row(t, duplicate_of.get(t.line, t.line), State.PENDING, None, now)
@@ -180,53 +176,6 @@ class Ledger(LedgerQueries, LedgerBatches, LedgerControl, LedgerReports, LedgerI
         with self._tx() as db:
             added: int = db.executemany(TARGET_INSERT, rows).rowcount
         return added
-
-    def _new_lines(self, targets: Sequence[Target], invalid: list[tuple[Target, str]]) -> set[int]:
-        """The input lines a resumed run's ledger does not have yet, after checking that the
-        rows it has are the input's (``RunMismatchError`` otherwise).
-
-        Rows are compared a chunk at a time, found by line: holding every ledger row in a
-        dict to compare them cost a resume of 100,000 targets ~100 MB (issue 12)."""
-        new: set[int] = set()
-        problems: list[str] = []
-        found = 0
-        rows = chain(((t, True) for t in targets), ((t, False) for t, _ in invalid))
-        while chunk := list(islice(rows, _LINES_PER_LOOKUP)):
-            marks = ",".join("?" * len(chunk))
-            known = {
-                row["line"]: row
-                for row in self._db.execute(
-                    f"SELECT {TARGET_COLUMNS} FROM targets WHERE line IN ({marks})",
-                    [t.line for t, _ in chunk],
-                )
-            }
-            for t, valid in chunk:
-                if (row := known.get(t.line)) is None:
-                    new.add(t.line)
-                    continue
-                found += 1
-                if valid and identity(target_from_row(row)) != identity(t):
-                    problems.append(f"line {t.line}: was {row['name']!r}, now {t.name!r} "
-                                    "or its position/window")  # fmt: skip
-        if found < int(self._db.execute("SELECT COUNT(*) FROM targets").fetchone()[0]):
-            problems += self._gone_lines(targets, invalid)
-        if problems:
-            shown = "\n  ".join(problems[:20])
-            raise RunMismatchError(
-                "the targets differ from those this run directory was started with "
-                f"(use a new --out, or restore the file):\n  {shown}"
-            )
-        return new
-
-    def _gone_lines(
-        self, targets: Sequence[Target], invalid: list[tuple[Target, str]]
-    ) -> list[str]:
-        """A problem for each ledger row no longer in the input (a mismatch: memory no
-        matter)."""
-        lines = {t.line for t in targets} | {t.line for t, _ in invalid}
-        rows = self._db.execute("SELECT line, name FROM targets ORDER BY line")
-        return [f"line {r['line']} ({r['name']!r}) is no longer in the input"
-                for r in rows if r["line"] not in lines]  # fmt: skip
 
     def lines(self) -> list[tuple[int, int | None, State]]:
         """(line, representative line or None for invalid rows, state) of every input row."""
