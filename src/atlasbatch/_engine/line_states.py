@@ -26,10 +26,6 @@ class LineStates:
     def __init__(self) -> None:
         self._codes = bytearray()  # input lines
         self._sparse: dict[int, State] = {}  # control positions
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
 
     def get(self, line: int) -> State | None:
         """The state of ``line``, None when it has none."""
@@ -39,12 +35,10 @@ class LineStates:
 
     def __setitem__(self, line: int, state: State) -> None:
         if line >= CONTROL_LINE_BASE:
-            self._count += line not in self._sparse
             self._sparse[line] = state
             return
         if line >= len(self._codes):
             self._codes.extend(bytes(line + 1 - len(self._codes)))
-        self._count += self._codes[line] == 0
         self._codes[line] = _CODE[state]
 
     def items(self) -> Iterator[tuple[int, State]]:
