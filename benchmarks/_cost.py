@@ -275,8 +275,7 @@ def check_cost(rows: list[CostRow]) -> list[str]:
 
 def machine_ms() -> float:
     """Milliseconds this machine takes for ``sum(range(10**6))`` (best of 5): CPU figures
-    from machines that differ here differ as much (34 ms here, 2026-12-02; the machines of
-    earlier rounds were about twice as fast, judging by their import times)."""
+    from machines that differ here differ as much (benchmarks/README.md, third round)."""
     return 1000.0 * min(timeit.repeat("sum(range(10**6))", number=1, repeat=5))
 
 
