@@ -6,14 +6,19 @@ itself; nothing about time (benchmarks are not timed tests).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
+import anyio
 import pytest
+from atlasbatch.testing import Emulator
 from benchmarks._bound import BoundInputs, bound_seconds, bound_terms, first_tick
+from benchmarks._cost import CostRow, check_cost, cost_table
+from benchmarks._floor import run_floor
 from benchmarks._harness import ROW_KEYS
-from benchmarks._scenarios import TINY, server_bound
+from benchmarks._scenarios import TINY, scale, server_bound
 from benchmarks.clients import ClientJob
 from benchmarks.clients.atlas import atlas_settings
 from benchmarks.run import run_plan, write_json
@@ -94,3 +99,27 @@ def test_tiny_plan_writes_rows_for_every_client(tmp_path: Path) -> None:
             assert row["tasks_left"] == 0, row
         if row["client"] == "atlasbatch":
             assert set(row["eta_error"]) == {"25", "50"}, row
+
+
+def test_the_floor_fetches_and_deletes_every_target_within_the_cap() -> None:
+    config = dataclasses.replace(scale(250).config, max_queued=100)
+    with Emulator(config) as emu:
+        job = {"base_url": emu.base_url, "token": emu.token, "count": 250, "max_queued": 100,
+               "mjd_min": 60000.0}  # fmt: skip
+        assert anyio.run(run_floor, job) == 250
+        stats = emu.stats()
+    assert stats["tasks_created"] == stats["tasks_deleted"] == 250
+    assert stats["tasks_live"] == 0 and stats["cap_rejections"] == 0
+    assert stats["requests"]["POST"] == 3  # waves of 100, 100 and 50: one POST each
+    assert stats["downloads"] > 0
+
+
+def test_cost_rows_are_also_given_as_multiples_of_the_floor() -> None:
+    rows = [
+        CostRow("floor", 1000, 10.0, 1.5, 40.0, ok=True),
+        CostRow("library", 1000, 10.0, 3.0, 120.0, ok=True),
+    ]
+    assert "| library | 1000 | 10.0 | 3.0 | 3.00 | 2.00 | 120 | 100 |" in cost_table(rows)
+    assert check_cost(rows) == ["library 1000: CPU 3.00 s per 1k > 2.0"]
+    slow = [CostRow("floor", 1000, 10.0, 2.5, 40.0, ok=True), rows[1]]
+    assert check_cost(slow)[0].startswith("floor 1000: the bare requests cost 2.50 s per 1k")
