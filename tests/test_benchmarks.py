@@ -13,7 +13,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from atlasbatch.testing import Emulator
 from benchmarks._bound import BoundInputs, bound_seconds, bound_terms, first_tick
 from benchmarks._cost import CostRow, check_cost, cost_table
 from benchmarks._floor import run_floor
@@ -22,6 +21,8 @@ from benchmarks._scenarios import TINY, scale, server_bound
 from benchmarks.clients import ClientJob
 from benchmarks.clients.atlas import atlas_settings
 from benchmarks.run import run_plan, write_json
+
+from atlasbatch.testing import Emulator
 
 
 def test_bound_includes_the_delete_writes() -> None:
@@ -102,15 +103,15 @@ def test_tiny_plan_writes_rows_for_every_client(tmp_path: Path) -> None:
 
 
 def test_the_floor_fetches_and_deletes_every_target_within_the_cap() -> None:
-    config = dataclasses.replace(scale(250).config, max_queued=100)
+    config = dataclasses.replace(scale(150).config, max_queued=60)
     with Emulator(config) as emu:
-        job = {"base_url": emu.base_url, "token": emu.token, "count": 250, "max_queued": 100,
+        job = {"base_url": emu.base_url, "token": emu.token, "count": 150, "max_queued": 60,
                "mjd_min": 60000.0}  # fmt: skip
-        assert anyio.run(run_floor, job) == 250
+        assert anyio.run(run_floor, job) == 150
         stats = emu.stats()
-    assert stats["tasks_created"] == stats["tasks_deleted"] == 250
+    assert stats["tasks_created"] == stats["tasks_deleted"] == 150
     assert stats["tasks_live"] == 0 and stats["cap_rejections"] == 0
-    assert stats["requests"]["POST"] == 3  # waves of 100, 100 and 50: one POST each
+    assert stats["requests"]["POST"] == 3  # waves of 60, 60 and 30: one POST each
     assert stats["downloads"] > 0
 
 
