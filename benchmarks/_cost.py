@@ -9,8 +9,8 @@ must send, on bare httpx; the others' CPU is also given as a multiple of it), th
 (``Session.fetch`` streamed, no data kept, the targets a generator: what a run holds, not
 what a caller keeps), the CLI (``atlasbatch fetch`` with its outputs, no plots) and the
 outputs alone (the photometry table and outcomes.csv written again from the CLI run's
-stored light curves); then the start-up of ``atlasbatch --help``
-and ``atlasbatch status DIR`` against Python importing httpx and anyio (best of 5).
+stored light curves); then the start-up of ``atlasbatch --help`` and ``atlasbatch status
+DIR`` against Python importing httpx and anyio (best of 5).
 """
 
 from __future__ import annotations
