@@ -46,7 +46,11 @@ class _Floor:
         self.transport = httpx.AsyncHTTPTransport(limits=limits)
 
     def here(self, url: str) -> str:
-        """``url`` on the emulator (its answers already name it: normally as it is)."""
+        """``url`` on the emulator (its answers already name it: normally as it is).
+
+        Not ``benchmarks.clients``' ``same_origin``: that parses two URLs a request, and
+        importing that package would load atlasbatch into this child; neither is the floor's.
+        """
         if url.startswith(self.base):
             return url
         return self.base + url.split("/forcedphot", 1)[1]
